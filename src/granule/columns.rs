@@ -1,0 +1,188 @@
+//! Output columns: the schema of PRODUCT.md and the conversion of HDF5 values
+//! (with their fill) into Arrow arrays.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BinaryArray, FixedSizeListArray, Float64Array, ListArray, PrimitiveArray,
+};
+use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Field, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
+    Int64Type, Schema, SchemaRef, TimeUnit, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
+use geoarrow_schema::WkbType;
+
+use super::GranuleError;
+use super::h5::{Dtype, Values};
+use super::variables::{Level, Variable};
+
+/// A variable as the run requests it: catalog entry and output column name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputVariable {
+    pub spec: &'static Variable,
+    pub name: String,
+}
+
+impl OutputVariable {
+    /// The column's Arrow type: scalar, fixed-size list (2-D) or list (photons).
+    pub fn data_type(&self) -> DataType {
+        let item = arrow_type(self.spec.dtype);
+        match (self.spec.level, self.spec.width) {
+            (Level::Photon, _) => DataType::List(Arc::new(Field::new("item", item, true))),
+            (Level::Segment, 1) => item,
+            (Level::Segment, width) => {
+                DataType::FixedSizeList(Arc::new(Field::new("item", item, true)), width as i32)
+            }
+        }
+    }
+
+    /// Whether the column is a plain scalar (not a list).
+    pub fn is_scalar(&self) -> bool {
+        self.spec.level == Level::Segment && self.spec.width == 1
+    }
+}
+
+/// The derived columns every output has, in order, before the requested variables.
+pub const DERIVED_COLUMNS: [&str; 11] = [
+    "granule",
+    "beam",
+    "beam_strength",
+    "spot",
+    "rgt",
+    "cycle",
+    "region",
+    "segment_index",
+    "time",
+    "latitude",
+    "longitude",
+];
+
+/// The WKB point column.
+pub const GEOMETRY_COLUMN: &str = "geometry";
+
+/// The Arrow type of a stored element type.
+pub fn arrow_type(dtype: Dtype) -> DataType {
+    match dtype {
+        Dtype::I8 => DataType::Int8,
+        Dtype::I16 => DataType::Int16,
+        Dtype::I32 => DataType::Int32,
+        Dtype::I64 => DataType::Int64,
+        Dtype::U8 => DataType::UInt8,
+        Dtype::U16 => DataType::UInt16,
+        Dtype::U32 => DataType::UInt32,
+        Dtype::U64 => DataType::UInt64,
+        Dtype::F32 => DataType::Float32,
+        Dtype::F64 => DataType::Float64,
+    }
+}
+
+/// The timestamp type of the `time` column.
+pub fn time_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// The full schema of one extraction (before partition columns move to folders).
+pub fn output_schema(variables: &[OutputVariable]) -> SchemaRef {
+    let mut fields = vec![
+        Field::new("granule", DataType::Utf8, false),
+        Field::new("beam", DataType::Utf8, false),
+        Field::new("beam_strength", DataType::Utf8, false),
+        Field::new("spot", DataType::UInt8, true),
+        Field::new("rgt", DataType::UInt16, false),
+        Field::new("cycle", DataType::UInt8, false),
+        Field::new("region", DataType::UInt8, false),
+        Field::new("segment_index", DataType::UInt32, false),
+        Field::new("time", time_type(), true),
+        Field::new("latitude", DataType::Float64, false),
+        Field::new("longitude", DataType::Float64, false),
+    ];
+    fields.extend(variables.iter().map(|variable| Field::new(&variable.name, variable.data_type(), true)));
+    fields.push(geometry_field());
+    Arc::new(Schema::new(fields))
+}
+
+/// The `geometry` field: WKB points tagged `geoarrow.wkb` (CRS84).
+pub fn geometry_field() -> Field {
+    Field::new(GEOMETRY_COLUMN, DataType::Binary, true).with_extension_type(WkbType::new(Default::default()))
+}
+
+/// WKB points (little endian, 21 bytes each) for the given coordinates.
+pub fn wkb_points(longitude: &Float64Array, latitude: &Float64Array) -> ArrayRef {
+    const POINT_LEN: usize = 21;
+    let n = longitude.len();
+    let mut bytes = Vec::with_capacity(n * POINT_LEN);
+    for (x, y) in longitude.values().iter().zip(latitude.values().iter()) {
+        bytes.push(1u8);
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend_from_slice(&x.to_le_bytes());
+        bytes.extend_from_slice(&y.to_le_bytes());
+    }
+    let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(POINT_LEN, n));
+    Arc::new(BinaryArray::new(offsets, Buffer::from_vec(bytes), None))
+}
+
+fn primitive<T: ArrowPrimitiveType>(values: Vec<T::Native>, valid: Option<Vec<bool>>) -> ArrayRef {
+    let nulls = valid.filter(|mask| mask.iter().any(|ok| !ok)).map(NullBuffer::from);
+    Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(values), nulls))
+}
+
+/// A flat array of `values`, null where `valid` is false.
+pub fn flat_array(values: Values, valid: Option<Vec<bool>>) -> ArrayRef {
+    match values {
+        Values::I8(v) => primitive::<Int8Type>(v, valid),
+        Values::I16(v) => primitive::<Int16Type>(v, valid),
+        Values::I32(v) => primitive::<Int32Type>(v, valid),
+        Values::I64(v) => primitive::<Int64Type>(v, valid),
+        Values::U8(v) => primitive::<UInt8Type>(v, valid),
+        Values::U16(v) => primitive::<UInt16Type>(v, valid),
+        Values::U32(v) => primitive::<UInt32Type>(v, valid),
+        Values::U64(v) => primitive::<UInt64Type>(v, valid),
+        Values::F32(v) => primitive::<Float32Type>(v, valid),
+        Values::F64(v) => primitive::<Float64Type>(v, valid),
+    }
+}
+
+/// The column of `variable` from values read from a file (in the file's
+/// type), with fill as null and cast to the catalog's type. `offsets` gives
+/// each segment's photons for photon-level variables.
+pub fn variable_array(
+    variable: &OutputVariable,
+    values: Values,
+    fill: Option<&Values>,
+    n_rows: usize,
+    offsets: Option<&OffsetBuffer<i32>>,
+) -> Result<ArrayRef, GranuleError> {
+    let valid = fill.and_then(|fill| values.fill_mask(fill)).map(|mask| mask.into_iter().map(|is_fill| !is_fill).collect());
+    let flat = flat_array(values, valid);
+    let item_type = arrow_type(variable.spec.dtype);
+    let flat = if flat.data_type() == &item_type {
+        flat
+    } else {
+        arrow::compute::cast(&flat, &item_type).map_err(|err| {
+            GranuleError::Invalid(format!("{}: cannot convert to {item_type}: {err}", variable.spec.path))
+        })?
+    };
+    let item = Arc::new(Field::new("item", item_type, true));
+    match (variable.spec.level, offsets) {
+        (Level::Photon, Some(offsets)) => Ok(Arc::new(
+            ListArray::try_new(item, offsets.clone(), flat, None)
+                .map_err(|err| GranuleError::Invalid(format!("{}: {err}", variable.spec.path)))?,
+        )),
+        (Level::Segment, _) if variable.spec.width == 1 => Ok(flat),
+        (Level::Segment, _) => Ok(Arc::new(
+            FixedSizeListArray::try_new(item, variable.spec.width as i32, flat, None).map_err(|err| {
+                GranuleError::Invalid(format!("{}: {err}", variable.spec.path))
+            })?,
+        )),
+        (Level::Photon, None) => Err(GranuleError::Invalid(format!(
+            "{}: photon variable without photon offsets ({n_rows} rows)",
+            variable.spec.path
+        ))),
+    }
+}
+
+/// An all-null column of the variable's type, for a granule that lacks it.
+pub fn null_column(variable: &OutputVariable, n_rows: usize) -> ArrayRef {
+    arrow::array::new_null_array(&variable.data_type(), n_rows)
+}
