@@ -1,6 +1,16 @@
 //! `icesat2`: ICESat-2 ATL08 land segments from NASA granules into an
 //! analysis-ready, hive-partitioned GeoParquet dataset. See ARCHITECTURE.md.
 
+pub mod catalog;
+pub mod cli;
 pub mod granule;
+pub mod manifest;
 pub mod orbit;
+pub mod pipeline;
+pub mod plan;
 pub mod region;
+pub mod report;
+pub mod sink;
+pub mod store;
+#[cfg(feature = "hdf5")]
+pub mod synth;

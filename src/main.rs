@@ -1,1 +1,29 @@
-fn main() {}
+//! The `icesat2` binary: parse -> run -> exit status. Errors print as one
+//! line (`icesat2: ...`); a panic is reported the same way, never as a backtrace.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output goes
+    // away (`icesat2 inspect ... | head`) instead of failing on a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    // Panics are caught below (and per granule in the pipeline) and reported
+    // as one line; the default hook would print a backtrace hint.
+    std::panic::set_hook(Box::new(|_| {}));
+    match std::panic::catch_unwind(icesat2::cli::main) {
+        Ok(code) => code,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|text| text.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".to_string());
+            eprintln!("icesat2: internal error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -46,7 +46,11 @@ pub fn track_line(rgt: u16, n_points: usize) -> Vec<(f64, f64)> {
 /// Wraps a longitude in degrees into [-180, 180).
 pub fn wrap_lon(lon: f64) -> f64 {
     let wrapped = (lon + 180.0).rem_euclid(360.0) - 180.0;
-    if wrapped >= 180.0 { wrapped - 360.0 } else { wrapped }
+    if wrapped >= 180.0 {
+        wrapped - 360.0
+    } else {
+        wrapped
+    }
 }
 
 /// The granule region (1-14) a point of the orbit belongs to, from its
@@ -117,7 +121,9 @@ pub fn region_u_range(region: u8) -> Option<(f64, f64)> {
     let u_of = |lat: f64| {
         let inclination = INCLINATION_DEG.to_radians();
         let geocentric = ((1.0 - WGS84_E2) * lat.to_radians().tan()).atan();
-        (geocentric.sin() / inclination.sin()).clamp(-1.0, 1.0).asin()
+        (geocentric.sin() / inclination.sin())
+            .clamp(-1.0, 1.0)
+            .asin()
     };
     let pi = std::f64::consts::PI;
     Some(match region {
@@ -135,7 +141,9 @@ pub fn region_u_range(region: u8) -> Option<(f64, f64)> {
 /// release-004 granule's name; real cycles drift from it by up to a few days,
 /// so it only dates synthetic granules.
 pub fn model_epoch() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2018, 9, 27, 7, 15, 0).single().unwrap_or_default()
+    Utc.with_ymd_and_hms(2018, 9, 27, 7, 15, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 /// Model time at which RGT `rgt` of `cycle` passes argument of latitude `u`.

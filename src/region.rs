@@ -36,19 +36,27 @@ impl Region {
     pub fn from_geojson_str(text: &str, origin: &str) -> Result<Region, RegionError> {
         let geojson: GeoJson = text
             .parse()
-            .map_err(|err: geojson::Error| RegionError::Parse { origin: origin.to_string(), message: err.to_string() })?;
+            .map_err(|err: geojson::Error| RegionError::Parse {
+                origin: origin.to_string(),
+                message: err.to_string(),
+            })?;
         Region::from_geojson(geojson, origin)
     }
 
     /// Builds from a parsed GeoJSON JSON value (the manifest's inline `geometry:`).
     pub fn from_json_value(value: serde_json::Value, origin: &str) -> Result<Region, RegionError> {
-        let geojson: GeoJson = serde_json::from_value(value)
-            .map_err(|err| RegionError::Parse { origin: origin.to_string(), message: err.to_string() })?;
+        let geojson: GeoJson = serde_json::from_value(value).map_err(|err| RegionError::Parse {
+            origin: origin.to_string(),
+            message: err.to_string(),
+        })?;
         Region::from_geojson(geojson, origin)
     }
 
     fn from_geojson(geojson: GeoJson, origin: &str) -> Result<Region, RegionError> {
-        let invalid = |message: String| RegionError::Invalid { origin: origin.to_string(), message };
+        let invalid = |message: String| RegionError::Invalid {
+            origin: origin.to_string(),
+            message,
+        };
         let geometries: Vec<(String, geojson::Geometry)> = match geojson {
             GeoJson::Geometry(geometry) => vec![("geometry".to_string(), geometry)],
             GeoJson::Feature(feature) => match feature.geometry {
@@ -59,7 +67,11 @@ impl Region {
                 .features
                 .into_iter()
                 .enumerate()
-                .filter_map(|(index, feature)| feature.geometry.map(|geometry| (format!("feature {index}"), geometry)))
+                .filter_map(|(index, feature)| {
+                    feature
+                        .geometry
+                        .map(|geometry| (format!("feature {index}"), geometry))
+                })
                 .collect(),
         };
         let mut polygons = Vec::new();
@@ -92,24 +104,38 @@ impl Region {
     /// A longitude/latitude box `[west, south, east, north]`.
     pub fn from_bbox(bbox: [f64; 4], origin: &str) -> Result<Region, RegionError> {
         let [west, south, east, north] = bbox;
-        let invalid = |message: String| RegionError::Invalid { origin: origin.to_string(), message };
+        let invalid = |message: String| RegionError::Invalid {
+            origin: origin.to_string(),
+            message,
+        };
         if bbox.iter().any(|value| !value.is_finite()) {
             return Err(invalid("bbox values must be finite numbers".to_string()));
         }
         if !(-180.0..=180.0).contains(&west) || !(-180.0..=180.0).contains(&east) {
-            return Err(invalid(format!("bbox longitudes must lie in [-180, 180], got {west} and {east}")));
+            return Err(invalid(format!(
+                "bbox longitudes must lie in [-180, 180], got {west} and {east}"
+            )));
         }
         if !(-90.0..=90.0).contains(&south) || !(-90.0..=90.0).contains(&north) {
-            return Err(invalid(format!("bbox latitudes must lie in [-90, 90], got {south} and {north}")));
+            return Err(invalid(format!(
+                "bbox latitudes must lie in [-90, 90], got {south} and {north}"
+            )));
         }
         if west >= east {
-            return Err(invalid(format!("bbox west ({west}) must be less than east ({east}): order is [W, S, E, N]")));
+            return Err(invalid(format!(
+                "bbox west ({west}) must be less than east ({east}): order is [W, S, E, N]"
+            )));
         }
         if south >= north {
-            return Err(invalid(format!("bbox south ({south}) must be less than north ({north}): order is [W, S, E, N]")));
+            return Err(invalid(format!(
+                "bbox south ({south}) must be less than north ({north}): order is [W, S, E, N]"
+            )));
         }
-        let polygon = Rect::new(Coord { x: west, y: south }, Coord { x: east, y: north }).to_polygon();
-        let bounds = polygon.bounding_rect().unwrap_or_else(|| Rect::new(Coord { x: west, y: south }, Coord { x: east, y: north }));
+        let polygon =
+            Rect::new(Coord { x: west, y: south }, Coord { x: east, y: north }).to_polygon();
+        let bounds = polygon
+            .bounding_rect()
+            .unwrap_or_else(|| Rect::new(Coord { x: west, y: south }, Coord { x: east, y: north }));
         Ok(Region::from_parts(vec![Part { polygon, bounds }]))
     }
 
@@ -117,8 +143,14 @@ impl Region {
         let mut bounds = parts[0].bounds;
         for part in &parts[1..] {
             bounds = Rect::new(
-                Coord { x: bounds.min().x.min(part.bounds.min().x), y: bounds.min().y.min(part.bounds.min().y) },
-                Coord { x: bounds.max().x.max(part.bounds.max().x), y: bounds.max().y.max(part.bounds.max().y) },
+                Coord {
+                    x: bounds.min().x.min(part.bounds.min().x),
+                    y: bounds.min().y.min(part.bounds.min().y),
+                },
+                Coord {
+                    x: bounds.max().x.max(part.bounds.max().x),
+                    y: bounds.max().y.max(part.bounds.max().y),
+                },
             );
         }
         Region { parts, bounds }
@@ -127,7 +159,11 @@ impl Region {
     /// Whether (lon, lat) lies strictly inside the region.
     pub fn contains(&self, lon: f64, lat: f64) -> bool {
         let bounds = self.bounds;
-        if lon <= bounds.min().x || lon >= bounds.max().x || lat <= bounds.min().y || lat >= bounds.max().y {
+        if lon <= bounds.min().x
+            || lon >= bounds.max().x
+            || lat <= bounds.min().y
+            || lat >= bounds.max().y
+        {
             return false;
         }
         let coord = Coord { x: lon, y: lat };
@@ -158,7 +194,11 @@ fn polygon_from_rings(rings: &[Vec<geojson::Position>], label: &str) -> Result<P
         return Err(format!("{label} is empty"));
     }
     for (ring_index, ring) in rings.iter().enumerate() {
-        let what = if ring_index == 0 { format!("{label} outer ring") } else { format!("{label} hole {ring_index}") };
+        let what = if ring_index == 0 {
+            format!("{label} outer ring")
+        } else {
+            format!("{label} hole {ring_index}")
+        };
         let mut coords = Vec::with_capacity(ring.len());
         for position in ring {
             let values = position.as_slice();
@@ -166,16 +206,27 @@ fn polygon_from_rings(rings: &[Vec<geojson::Position>], label: &str) -> Result<P
                 return Err(format!("{what} has a position with fewer than 2 numbers"));
             }
             let (lon, lat) = (values[0], values[1]);
-            if !lon.is_finite() || !lat.is_finite() || !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
-                return Err(format!("{what} has a position out of range: [{lon}, {lat}] (longitude, latitude in degrees)"));
+            if !lon.is_finite()
+                || !lat.is_finite()
+                || !(-180.0..=180.0).contains(&lon)
+                || !(-90.0..=90.0).contains(&lat)
+            {
+                return Err(format!(
+                    "{what} has a position out of range: [{lon}, {lat}] (longitude, latitude in degrees)"
+                ));
             }
             coords.push(Coord { x: lon, y: lat });
         }
         if coords.len() < 4 {
-            return Err(format!("{what} has {} positions; a ring needs at least 4", coords.len()));
+            return Err(format!(
+                "{what} has {} positions; a ring needs at least 4",
+                coords.len()
+            ));
         }
         if coords.first() != coords.last() {
-            return Err(format!("{what} is not closed: its first and last positions differ"));
+            return Err(format!(
+                "{what} is not closed: its first and last positions differ"
+            ));
         }
         line_strings.push(LineString::new(coords));
     }
@@ -184,7 +235,9 @@ fn polygon_from_rings(rings: &[Vec<geojson::Position>], label: &str) -> Result<P
     if let Some(problem) = polygon.validation_errors().into_iter().next() {
         return Err(format!("{label} is not a valid polygon: {problem}"));
     }
-    let bounds = polygon.bounding_rect().ok_or_else(|| format!("{label} is empty"))?;
+    let bounds = polygon
+        .bounding_rect()
+        .ok_or_else(|| format!("{label} is empty"))?;
     if bounds.width() <= 0.0 || bounds.height() <= 0.0 {
         return Err(format!("{label} has no area"));
     }
@@ -219,25 +272,50 @@ mod tests {
     #[test]
     fn rejects_bad_polygons() {
         let cases = [
-            (r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1]]]}"#, "not closed"),
-            (r#"{"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]}"#, "not a valid polygon"),
+            (
+                r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1]]]}"#,
+                "not closed",
+            ),
+            (
+                r#"{"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]}"#,
+                "not a valid polygon",
+            ),
             (r#"{"type":"Polygon","coordinates":[]}"#, "empty"),
-            (r#"{"type":"FeatureCollection","features":[]}"#, "no polygon"),
+            (
+                r#"{"type":"FeatureCollection","features":[]}"#,
+                "no polygon",
+            ),
             (r#"{"type":"Point","coordinates":[1,2]}"#, "Point"),
-            (r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[0,0]]]}"#, "at least 4"),
-            (r#"{"type":"Polygon","coordinates":[[[0,0],[200,0],[1,1],[0,0]]]}"#, "out of range"),
+            (
+                r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[0,0]]]}"#,
+                "at least 4",
+            ),
+            (
+                r#"{"type":"Polygon","coordinates":[[[0,0],[200,0],[1,1],[0,0]]]}"#,
+                "out of range",
+            ),
             ("{not json", "not valid GeoJSON"),
         ];
         for (text, expected) in cases {
-            let err = Region::from_geojson_str(text, "poly.json").unwrap_err().to_string();
-            assert!(err.contains(expected) && err.starts_with("poly.json"), "{text}: {err}");
+            let err = Region::from_geojson_str(text, "poly.json")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(expected) && err.starts_with("poly.json"),
+                "{text}: {err}"
+            );
         }
     }
 
     #[test]
     fn bbox_checks_order() {
-        let err = Region::from_bbox([10.0, 0.0, 5.0, 1.0], "region.bbox").unwrap_err().to_string();
-        assert!(err.contains("west (10) must be less than east (5)"), "{err}");
+        let err = Region::from_bbox([10.0, 0.0, 5.0, 1.0], "region.bbox")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("west (10) must be less than east (5)"),
+            "{err}"
+        );
         let region = Region::from_bbox([0.0, 0.0, 1.0, 1.0], "region.bbox").unwrap();
         assert!(region.contains(0.5, 0.5));
         assert!(!region.contains(1.0, 0.5));

@@ -97,14 +97,19 @@ pub fn output_schema(variables: &[OutputVariable]) -> SchemaRef {
         Field::new("latitude", DataType::Float64, false),
         Field::new("longitude", DataType::Float64, false),
     ];
-    fields.extend(variables.iter().map(|variable| Field::new(&variable.name, variable.data_type(), true)));
+    fields.extend(
+        variables
+            .iter()
+            .map(|variable| Field::new(&variable.name, variable.data_type(), true)),
+    );
     fields.push(geometry_field());
     Arc::new(Schema::new(fields))
 }
 
 /// The `geometry` field: WKB points tagged `geoarrow.wkb` (CRS84).
 pub fn geometry_field() -> Field {
-    Field::new(GEOMETRY_COLUMN, DataType::Binary, true).with_extension_type(WkbType::new(Default::default()))
+    Field::new(GEOMETRY_COLUMN, DataType::Binary, true)
+        .with_extension_type(WkbType::new(Default::default()))
 }
 
 /// WKB points (little endian, 21 bytes each) for the given coordinates.
@@ -123,7 +128,9 @@ pub fn wkb_points(longitude: &Float64Array, latitude: &Float64Array) -> ArrayRef
 }
 
 fn primitive<T: ArrowPrimitiveType>(values: Vec<T::Native>, valid: Option<Vec<bool>>) -> ArrayRef {
-    let nulls = valid.filter(|mask| mask.iter().any(|ok| !ok)).map(NullBuffer::from);
+    let nulls = valid
+        .filter(|mask| mask.iter().any(|ok| !ok))
+        .map(NullBuffer::from);
     Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(values), nulls))
 }
 
@@ -153,14 +160,19 @@ pub fn variable_array(
     n_rows: usize,
     offsets: Option<&OffsetBuffer<i32>>,
 ) -> Result<ArrayRef, GranuleError> {
-    let valid = fill.and_then(|fill| values.fill_mask(fill)).map(|mask| mask.into_iter().map(|is_fill| !is_fill).collect());
+    let valid = fill
+        .and_then(|fill| values.fill_mask(fill))
+        .map(|mask| mask.into_iter().map(|is_fill| !is_fill).collect());
     let flat = flat_array(values, valid);
     let item_type = arrow_type(variable.spec.dtype);
     let flat = if flat.data_type() == &item_type {
         flat
     } else {
         arrow::compute::cast(&flat, &item_type).map_err(|err| {
-            GranuleError::Invalid(format!("{}: cannot convert to {item_type}: {err}", variable.spec.path))
+            GranuleError::Invalid(format!(
+                "{}: cannot convert to {item_type}: {err}",
+                variable.spec.path
+            ))
         })?
     };
     let item = Arc::new(Field::new("item", item_type, true));
@@ -171,9 +183,8 @@ pub fn variable_array(
         )),
         (Level::Segment, _) if variable.spec.width == 1 => Ok(flat),
         (Level::Segment, _) => Ok(Arc::new(
-            FixedSizeListArray::try_new(item, variable.spec.width as i32, flat, None).map_err(|err| {
-                GranuleError::Invalid(format!("{}: {err}", variable.spec.path))
-            })?,
+            FixedSizeListArray::try_new(item, variable.spec.width as i32, flat, None)
+                .map_err(|err| GranuleError::Invalid(format!("{}: {err}", variable.spec.path)))?,
         )),
         (Level::Photon, None) => Err(GranuleError::Invalid(format!(
             "{}: photon variable without photon offsets ({n_rows} rows)",

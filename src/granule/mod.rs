@@ -20,8 +20,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-    UInt8Array, UInt16Array, UInt32Array,
+    Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray, UInt8Array, UInt16Array, UInt32Array,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::SchemaRef;
@@ -167,20 +167,64 @@ pub fn granule_meta(source: &dyn Hdf5Source, file_name: &str) -> Result<GranuleM
     let rgt = first_number(source, "/orbit_info/rgt")?
         .map(|value| value as u16)
         .or(name.as_ref().map(|name| name.rgt))
-        .ok_or_else(|| GranuleError::Invalid("no orbit_info/rgt, and the file name does not give the RGT".into()))?;
+        .ok_or_else(|| {
+            GranuleError::Invalid(
+                "no orbit_info/rgt, and the file name does not give the RGT".into(),
+            )
+        })?;
     let cycle = first_number(source, "/orbit_info/cycle_number")?
         .map(|value| value as u8)
         .or(name.as_ref().map(|name| name.cycle))
-        .ok_or_else(|| GranuleError::Invalid("no orbit_info/cycle_number, and the file name does not give the cycle".into()))?;
+        .ok_or_else(|| {
+            GranuleError::Invalid(
+                "no orbit_info/cycle_number, and the file name does not give the cycle".into(),
+            )
+        })?;
     let region = match name.as_ref() {
         Some(name) => name.region,
-        None => first_number(source, "/ancillary_data/start_region")?.map(|value| value as u8).unwrap_or(0),
+        None => match first_number(source, "/ancillary_data/start_region")? {
+            Some(value) => value as u8,
+            None => region_from_latitudes(source)?.unwrap_or(0),
+        },
     };
     let sc_orient = first_number(source, "/orbit_info/sc_orient")?.map(|value| value as i64);
-    let start = utc_text(source, "/ancillary_data/data_start_utc")?.or(name.as_ref().map(|name| name.start));
-    let end = utc_text(source, "/ancillary_data/data_end_utc")?
-        .or(name.as_ref().map(|name| name.start + chrono::Duration::seconds(600)));
-    Ok(GranuleMeta { rgt, cycle, region, sc_orient, start, end })
+    let start = utc_text(source, "/ancillary_data/data_start_utc")?
+        .or(name.as_ref().map(|name| name.start));
+    let end = utc_text(source, "/ancillary_data/data_end_utc")?.or(name
+        .as_ref()
+        .map(|name| name.start + chrono::Duration::seconds(600)));
+    Ok(GranuleMeta {
+        rgt,
+        cycle,
+        region,
+        sc_orient,
+        start,
+        end,
+    })
+}
+
+/// The granule region of the first beam's segments: the latitude band of
+/// their middle, ascending when latitude grows along the track.
+fn region_from_latitudes(source: &dyn Hdf5Source) -> Result<Option<u8>, GranuleError> {
+    for beam in BEAMS {
+        let path = format!("/{beam}/land_segments/latitude");
+        if source.node(&path)? != Node::Dataset {
+            continue;
+        }
+        let n = source.dataset(&path)?.n_rows();
+        if n == 0 {
+            continue;
+        }
+        let ends = source.read_runs(&path, &[0..1, n - 1..n])?;
+        let (Some(first), Some(last)) = (ends.get_f64(0), ends.get_f64(1)) else {
+            continue;
+        };
+        return Ok(Some(crate::orbit::granule_region(
+            (first + last) / 2.0,
+            last >= first,
+        )));
+    }
+    Ok(None)
 }
 
 /// The first value of a numeric dataset, if present.
@@ -211,7 +255,11 @@ fn parse_utc(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|time| time.with_timezone(&Utc))
         .ok()
-        .or_else(|| NaiveDateTime::parse_from_str(text.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S%.f").ok().map(|naive| naive.and_utc()))
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(text.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|naive| naive.and_utc())
+        })
 }
 
 /// The beams present in the file, with strength and spot.
@@ -222,7 +270,12 @@ pub fn beams(source: &dyn Hdf5Source, meta: &GranuleMeta) -> Result<Vec<BeamInfo
         if source.node(&path)? != Node::Group {
             continue;
         }
-        let strength = match source.attr_text(&path, "atlas_beam_type")?.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let strength = match source
+            .attr_text(&path, "atlas_beam_type")?
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("strong") => Strength::Strong,
             Some("weak") => Strength::Weak,
             _ => strength_from_orientation(name, meta.sc_orient),
@@ -233,7 +286,11 @@ pub fn beams(source: &dyn Hdf5Source, meta: &GranuleMeta) -> Result<Vec<BeamInfo
             .map(|spot| spot as u8)
             .filter(|spot| (1..=6).contains(spot))
             .or_else(|| spot_from_orientation(name, meta.sc_orient));
-        found.push(BeamInfo { name, strength, spot });
+        found.push(BeamInfo {
+            name,
+            strength,
+            spot,
+        });
     }
     Ok(found)
 }
@@ -260,9 +317,14 @@ fn spot_from_orientation(beam: &str, sc_orient: Option<i64>) -> Option<u8> {
     }
 }
 
-/// Extracts the rows of one granule. `file_name` is written in the `granule` column.
-pub fn extract(source: &dyn Hdf5Source, file_name: &str, request: &Request) -> Result<Extracted, GranuleError> {
-    let meta = granule_meta(source, file_name)?;
+/// Extracts the rows of one granule. `file_name` is written in the `granule`
+/// column; `meta` comes from `granule_meta`.
+pub fn extract(
+    source: &dyn Hdf5Source,
+    file_name: &str,
+    meta: GranuleMeta,
+    request: &Request,
+) -> Result<Extracted, GranuleError> {
     let mut batches = Vec::new();
     let mut counts = Vec::new();
     let mut warnings = Vec::new();
@@ -272,10 +334,23 @@ pub fn extract(source: &dyn Hdf5Source, file_name: &str, request: &Request) -> R
         }
         let land = format!("/{}/land_segments", beam.name);
         if source.node(&land)? != Node::Group {
-            counts.push(BeamCount { beam: beam.name.into(), strength: beam.strength.as_str().into(), segments: 0, kept: 0 });
+            counts.push(BeamCount {
+                beam: beam.name.into(),
+                strength: beam.strength.as_str().into(),
+                segments: 0,
+                kept: 0,
+            });
             continue;
         }
-        let (batch, n_segments) = BeamReader { source, request, meta: &meta, beam: &beam, land, file_name }.read(&mut warnings)?;
+        let (batch, n_segments) = BeamReader {
+            source,
+            request,
+            meta: &meta,
+            beam: &beam,
+            land,
+            file_name,
+        }
+        .read(&mut warnings)?;
         counts.push(BeamCount {
             beam: beam.name.into(),
             strength: beam.strength.as_str().into(),
@@ -288,7 +363,12 @@ pub fn extract(source: &dyn Hdf5Source, file_name: &str, request: &Request) -> R
     }
     let batch = arrow::compute::concat_batches(&request.schema, &batches)
         .map_err(|err| GranuleError::Invalid(format!("joining beams: {err}")))?;
-    Ok(Extracted { batch, meta, beams: counts, warnings })
+    Ok(Extracted {
+        batch,
+        meta,
+        beams: counts,
+        warnings,
+    })
 }
 
 /// Kept rows of a beam, ascending.
@@ -339,7 +419,10 @@ impl BeamReader<'_> {
     fn required(&self, name: &str, n_rows: Option<u64>) -> Result<DatasetInfo, GranuleError> {
         let path = format!("{}/{name}", self.land);
         if self.source.node(&path)? != Node::Dataset {
-            return Err(GranuleError::Invalid(format!("{}/land_segments has no {name}", self.beam.name)));
+            return Err(GranuleError::Invalid(format!(
+                "{}/land_segments has no {name}",
+                self.beam.name
+            )));
         }
         let info = self.source.dataset(&path)?;
         if let Some(n_rows) = n_rows {
@@ -383,13 +466,22 @@ impl BeamReader<'_> {
                 .filter(|&row| region.contains(longitude[row as usize], latitude[row as usize]))
                 .collect(),
         };
-        let mut latitude: Vec<f64> = selection.rows.iter().map(|&row| latitude[row as usize]).collect();
-        let mut longitude: Vec<f64> = selection.rows.iter().map(|&row| longitude[row as usize]).collect();
+        let mut latitude: Vec<f64> = selection
+            .rows
+            .iter()
+            .map(|&row| latitude[row as usize])
+            .collect();
+        let mut longitude: Vec<f64> = selection
+            .rows
+            .iter()
+            .map(|&row| longitude[row as usize])
+            .collect();
 
         // Time, cut to the window.
         let time_info = self.required("delta_time", Some(n_segments))?;
         let delta_time = self.read_f64("delta_time", &selection.runs())?;
-        let time_fill = fill_of(&time_info, variables::lookup("land_segments/delta_time")).and_then(|fill| fill.get_f64(0));
+        let time_fill = fill_of(&time_info, variables::lookup("land_segments/delta_time"))
+            .and_then(|fill| fill.get_f64(0));
         let mut time: Vec<Option<i64>> = delta_time
             .iter()
             .map(|&seconds| {
@@ -398,20 +490,45 @@ impl BeamReader<'_> {
             })
             .collect();
         if let Some(window) = self.request.time_window {
-            let keep: Vec<bool> = time.iter().map(|t| t.is_some_and(|t| window.contains(t))).collect();
-            self.retain(&mut selection, &mut latitude, &mut longitude, &mut time, &keep);
+            let keep: Vec<bool> = time
+                .iter()
+                .map(|t| t.is_some_and(|t| window.contains(t)))
+                .collect();
+            self.retain(
+                &mut selection,
+                &mut latitude,
+                &mut longitude,
+                &mut time,
+                &keep,
+            );
         }
 
         if self.request.night_only && !selection.rows.is_empty() {
             self.required("night_flag", Some(n_segments))?;
-            let night = self.source.read_runs(&format!("{}/night_flag", self.land), &selection.runs())?;
-            let keep: Vec<bool> = (0..night.len()).map(|i| night.get_f64(i) == Some(1.0)).collect();
-            self.retain(&mut selection, &mut latitude, &mut longitude, &mut time, &keep);
+            let night = self
+                .source
+                .read_runs(&format!("{}/night_flag", self.land), &selection.runs())?;
+            let keep: Vec<bool> = (0..night.len())
+                .map(|i| night.get_f64(i) == Some(1.0))
+                .collect();
+            self.retain(
+                &mut selection,
+                &mut latitude,
+                &mut longitude,
+                &mut time,
+                &keep,
+            );
         }
 
         let runs = selection.runs();
         let n_rows = selection.rows.len();
-        let photon_offsets = if n_rows > 0 && self.request.variables.iter().any(|v| v.spec.level == Level::Photon) {
+        let photon_offsets = if n_rows > 0
+            && self
+                .request
+                .variables
+                .iter()
+                .any(|v| v.spec.level == Level::Photon)
+        {
             self.photon_ranges(&runs, n_rows, n_segments, warnings)?
         } else {
             None
@@ -434,11 +551,19 @@ impl BeamReader<'_> {
         columns.push(Arc::new(latitude));
         columns.push(Arc::new(longitude));
         for variable in &self.request.variables {
-            columns.push(self.variable_column(variable, &runs, n_rows, n_segments, photon_offsets.as_ref(), warnings)?);
+            columns.push(self.variable_column(
+                variable,
+                &runs,
+                n_rows,
+                n_segments,
+                photon_offsets.as_ref(),
+                warnings,
+            )?);
         }
         columns.push(geometry);
-        let batch = RecordBatch::try_new(self.request.schema.clone(), columns)
-            .map_err(|err| GranuleError::Invalid(format!("{}: building rows: {err}", self.beam.name)))?;
+        let batch = RecordBatch::try_new(self.request.schema.clone(), columns).map_err(|err| {
+            GranuleError::Invalid(format!("{}: building rows: {err}", self.beam.name))
+        })?;
         Ok((self.drop_fill(batch)?, n_segments))
     }
 
@@ -483,12 +608,18 @@ impl BeamReader<'_> {
     ) -> Result<ArrayRef, GranuleError> {
         let path = self.path(variable.spec.path);
         if self.source.node(&path)? != Node::Dataset {
-            warnings.push(format!("{}: {}/{} is missing; written as nulls", self.file_name, self.beam.name, variable.spec.path));
+            warnings.push(format!(
+                "{}: {}/{} is missing; written as nulls",
+                self.file_name, self.beam.name, variable.spec.path
+            ));
             return Ok(columns::null_column(variable, n_rows));
         }
         let info = self.source.dataset(&path)?;
         let Some(_) = info.dtype else {
-            return Err(GranuleError::Invalid(format!("{}/{} is not numeric ({})", self.beam.name, variable.spec.path, info.type_name)));
+            return Err(GranuleError::Invalid(format!(
+                "{}/{} is not numeric ({})",
+                self.beam.name, variable.spec.path, info.type_name
+            )));
         };
         if info.row_width() != variable.spec.width as u64 {
             return Err(GranuleError::Invalid(format!(
@@ -522,7 +653,13 @@ impl BeamReader<'_> {
                         )));
                     }
                     let values = self.source.read_runs(&path, &photons.runs)?;
-                    columns::variable_array(variable, values, fill.as_ref(), n_rows, Some(&photons.offsets))
+                    columns::variable_array(
+                        variable,
+                        values,
+                        fill.as_ref(),
+                        n_rows,
+                        Some(&photons.offsets),
+                    )
                 }
                 None => Ok(columns::null_column(variable, n_rows)),
             },
@@ -561,18 +698,26 @@ impl BeamReader<'_> {
                 let ids = self.source.read_all(&ids_path)?;
                 let ids: Vec<f64> = (0..ids.len()).filter_map(|i| ids.get_f64(i)).collect();
                 if !ids.is_sorted() {
-                    return Err(GranuleError::Invalid(format!("{}/signal_photons/ph_segment_id is not sorted", self.beam.name)));
+                    return Err(GranuleError::Invalid(format!(
+                        "{}/signal_photons/ph_segment_id is not sorted",
+                        self.beam.name
+                    )));
                 }
                 beg.iter()
                     .zip(&end)
                     .map(|(&first, &last)| {
-                        ids.partition_point(|&id| id < first) as u64..ids.partition_point(|&id| id <= last) as u64
+                        ids.partition_point(|&id| id < first) as u64
+                            ..ids.partition_point(|&id| id <= last) as u64
                     })
                     .collect()
             }
         };
         debug_assert_eq!(ranges.len(), n_rows);
-        let offsets = OffsetBuffer::from_lengths(ranges.iter().map(|range| (range.end - range.start) as usize));
+        let offsets = OffsetBuffer::from_lengths(
+            ranges
+                .iter()
+                .map(|range| (range.end - range.start) as usize),
+        );
         let mut merged: Vec<Range<u64>> = Vec::new();
         for range in ranges.into_iter().filter(|range| !range.is_empty()) {
             match merged.last_mut() {
@@ -580,7 +725,11 @@ impl BeamReader<'_> {
                 _ => merged.push(range),
             }
         }
-        Ok(Some(PhotonRuns { runs: merged, offsets, n_photons }))
+        Ok(Some(PhotonRuns {
+            runs: merged,
+            offsets,
+            n_photons,
+        }))
     }
 
     /// Photon ranges from `ph_ndx_beg` (1-based) and `n_seg_ph`, if both exist and
@@ -595,7 +744,9 @@ impl BeamReader<'_> {
     ) -> Result<Option<Vec<Range<u64>>>, GranuleError> {
         let index_path = format!("{}/ph_ndx_beg", self.land);
         let count_path = format!("{}/n_seg_ph", self.land);
-        if self.source.node(&index_path)? != Node::Dataset || self.source.node(&count_path)? != Node::Dataset {
+        if self.source.node(&index_path)? != Node::Dataset
+            || self.source.node(&count_path)? != Node::Dataset
+        {
             return Ok(None);
         }
         let first = self.source.read_runs(&index_path, runs)?;
@@ -633,12 +784,17 @@ impl BeamReader<'_> {
         let id_at = |photon: u64| -> Option<f64> {
             let index = position_of.partition_point(|(run, _)| run.end <= photon);
             let (run, offset) = position_of.get(index)?;
-            (run.contains(&photon)).then(|| ids.get_f64((offset + photon - run.start) as usize)).flatten()
+            (run.contains(&photon))
+                .then(|| ids.get_f64((offset + photon - run.start) as usize))
+                .flatten()
         };
         for (range, (&first_id, &last_id)) in ranges.iter().zip(beg.iter().zip(end)) {
-            let inside_ok = (range.start..range.end).all(|photon| id_at(photon).is_some_and(|id| first_id <= id && id <= last_id));
-            let before_ok = range.start == 0 || id_at(range.start - 1).is_some_and(|id| id < first_id);
-            let after_ok = range.end >= n_photons || id_at(range.end).is_some_and(|id| id > last_id);
+            let inside_ok = (range.start..range.end)
+                .all(|photon| id_at(photon).is_some_and(|id| first_id <= id && id <= last_id));
+            let before_ok =
+                range.start == 0 || id_at(range.start - 1).is_some_and(|id| id < first_id);
+            let after_ok =
+                range.end >= n_photons || id_at(range.end).is_some_and(|id| id > last_id);
             if !(inside_ok && before_ok && after_ok) {
                 return Ok(None);
             }
@@ -672,7 +828,9 @@ mod tests {
 
     #[test]
     fn runs_join_consecutive_rows() {
-        let selection = Selection { rows: vec![1, 2, 3, 7, 9, 10] };
+        let selection = Selection {
+            rows: vec![1, 2, 3, 7, 9, 10],
+        };
         assert_eq!(selection.runs(), vec![1..4, 7..8, 9..11]);
     }
 
@@ -680,7 +838,10 @@ mod tests {
     fn orientation_gives_strength_and_spot() {
         assert_eq!(strength_from_orientation("gt1l", Some(0)), Strength::Strong);
         assert_eq!(strength_from_orientation("gt1r", Some(1)), Strength::Strong);
-        assert_eq!(strength_from_orientation("gt2l", Some(2)), Strength::Unknown);
+        assert_eq!(
+            strength_from_orientation("gt2l", Some(2)),
+            Strength::Unknown
+        );
         assert_eq!(spot_from_orientation("gt1r", Some(1)), Some(5));
         assert_eq!(spot_from_orientation("gt3l", Some(1)), Some(2));
         assert_eq!(spot_from_orientation("gt2l", Some(0)), Some(3));
@@ -688,7 +849,13 @@ mod tests {
 
     #[test]
     fn parses_ancillary_times() {
-        assert_eq!(parse_utc("2020-08-21T12:26:13.123456Z").unwrap().timestamp_micros() % 1_000_000, 123_456);
+        assert_eq!(
+            parse_utc("2020-08-21T12:26:13.123456Z")
+                .unwrap()
+                .timestamp_micros()
+                % 1_000_000,
+            123_456
+        );
         assert!(parse_utc("2020-08-21T12:26:13Z").is_some());
     }
 }

@@ -44,7 +44,9 @@ impl GranuleName {
         {
             return None;
         }
-        let start = NaiveDateTime::parse_from_str(stamp, "%Y%m%d%H%M%S").ok()?.and_utc();
+        let start = NaiveDateTime::parse_from_str(stamp, "%Y%m%d%H%M%S")
+            .ok()?
+            .and_utc();
         let rgt: u16 = track[0..4].parse().ok()?;
         let cycle: u8 = track[4..6].parse().ok()?;
         let region: u8 = track[6..8].parse().ok()?;

@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use hdf5_reader::{
-    Dataset, Datatype, Hdf5File, OpenOptions, SliceInfo, SliceInfoElem, Storage,
-};
+use hdf5_reader::{Dataset, Datatype, Hdf5File, OpenOptions, SliceInfo, SliceInfoElem, Storage};
 
 use super::GranuleError;
 use super::h5::{DatasetInfo, Dtype, Hdf5Source, Node, Values};
@@ -30,28 +28,42 @@ impl ReaderFile {
         let options = OpenOptions::default().with_max_read_bytes(MAX_READ_BYTES);
         let file = Hdf5File::from_storage_with_options(storage, options)
             .map_err(|err| GranuleError::NotHdf5(err.to_string()))?;
-        Ok(ReaderFile { file, datasets: Mutex::new(HashMap::new()) })
+        Ok(ReaderFile {
+            file,
+            datasets: Mutex::new(HashMap::new()),
+        })
     }
 
     fn open_dataset(&self, path: &str) -> Result<Dataset, GranuleError> {
-        let mut cache = self.datasets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cache = self
+            .datasets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(dataset) = cache.get(path) {
             return Ok(dataset.clone());
         }
-        let dataset = self.file.dataset(path).map_err(|err| read_error(path, err))?;
+        let dataset = self
+            .file
+            .dataset(path)
+            .map_err(|err| read_error(path, err))?;
         cache.insert(path.to_string(), dataset.clone());
         Ok(dataset)
     }
 }
 
 fn read_error(path: &str, err: hdf5_reader::error::Error) -> GranuleError {
-    GranuleError::Read { path: path.to_string(), message: err.to_string() }
+    GranuleError::Read {
+        path: path.to_string(),
+        message: err.to_string(),
+    }
 }
 
 /// Our element type for a stored HDF5 type; `None` for non-numeric types.
 fn dtype_of(datatype: &Datatype) -> Option<Dtype> {
     match datatype {
-        Datatype::FixedPoint { size, signed, .. } => Dtype::from_parts(false, *signed, *size as usize),
+        Datatype::FixedPoint { size, signed, .. } => {
+            Dtype::from_parts(false, *signed, *size as usize)
+        }
         Datatype::FloatingPoint { size, .. } => Dtype::from_parts(true, true, *size as usize),
         Datatype::Enum { base, .. } => dtype_of(base),
         _ => None,
@@ -62,11 +74,19 @@ fn type_name(datatype: &Datatype) -> String {
     match dtype_of(datatype) {
         Some(dtype) => dtype.name().to_string(),
         None => match datatype {
-            Datatype::String { .. } => "string".to_string(),
+            Datatype::String { .. }
+            | Datatype::VarLen {
+                kind: hdf5_reader::VarLenKind::String,
+                ..
+            } => "string".to_string(),
             Datatype::VarLen { .. } => "vlen".to_string(),
             Datatype::Compound { .. } => "compound".to_string(),
             Datatype::Reference { .. } => "reference".to_string(),
-            other => format!("{other:?}").split([' ', '{']).next().unwrap_or("other").to_lowercase(),
+            other => format!("{other:?}")
+                .split([' ', '{'])
+                .next()
+                .unwrap_or("other")
+                .to_lowercase(),
         },
     }
 }
@@ -89,8 +109,13 @@ impl Hdf5Source for ReaderFile {
         if parent != "/" && self.node(parent)? != Node::Group {
             return Ok(Node::Missing);
         }
-        let group = self.file.group(parent).map_err(|err| read_error(parent, err))?;
-        let (groups, datasets) = group.member_names().map_err(|err| read_error(parent, err))?;
+        let group = self
+            .file
+            .group(parent)
+            .map_err(|err| read_error(parent, err))?;
+        let (groups, datasets) = group
+            .member_names()
+            .map_err(|err| read_error(parent, err))?;
         Ok(if groups.iter().any(|member| member == name) {
             Node::Group
         } else if datasets.iter().any(|member| member == name) {
@@ -101,8 +126,13 @@ impl Hdf5Source for ReaderFile {
     }
 
     fn members(&self, group: &str) -> Result<Vec<String>, GranuleError> {
-        let handle = self.file.group(group).map_err(|err| read_error(group, err))?;
-        let (groups, datasets) = handle.member_names().map_err(|err| read_error(group, err))?;
+        let handle = self
+            .file
+            .group(group)
+            .map_err(|err| read_error(group, err))?;
+        let (groups, datasets) = handle
+            .member_names()
+            .map_err(|err| read_error(group, err))?;
         let mut names: Vec<String> = groups.into_iter().chain(datasets).collect();
         names.sort();
         Ok(names)
@@ -111,7 +141,13 @@ impl Hdf5Source for ReaderFile {
     fn dataset(&self, path: &str) -> Result<DatasetInfo, GranuleError> {
         let dataset = self.open_dataset(path)?;
         let dtype = dtype_of(dataset.dtype());
-        let fill_attribute = match (dtype, dataset.attributes().into_iter().find(|a| a.name == "_FillValue")) {
+        let fill_attribute = match (
+            dtype,
+            dataset
+                .attributes()
+                .into_iter()
+                .find(|a| a.name == "_FillValue"),
+        ) {
             (Some(dtype), Some(attribute)) => Some(values_of_dtype!(dtype, T => {
                 let values: Vec<T> = attribute.read_1d::<T>().map_err(|err| read_error(path, err))?;
                 values.into_iter().take(1).collect()
@@ -122,7 +158,9 @@ impl Hdf5Source for ReaderFile {
             dtype,
             type_name: type_name(dataset.dtype()),
             shape: dataset.shape().to_vec(),
-            chunks: dataset.chunks().map(|dims| dims.into_iter().map(u64::from).collect()),
+            chunks: dataset
+                .chunks()
+                .map(|dims| dims.into_iter().map(u64::from).collect()),
             fill_attribute,
         })
     }
@@ -176,7 +214,10 @@ impl Hdf5Source for ReaderFile {
             return Ok(None);
         };
         if let Ok(strings) = attribute.read_strings() {
-            return Ok(strings.into_iter().next().map(|text| text.trim().to_string()));
+            return Ok(strings
+                .into_iter()
+                .next()
+                .map(|text| text.trim().to_string()));
         }
         if let Ok(text) = attribute.read_string() {
             return Ok(Some(text.trim().to_string()));
@@ -195,6 +236,9 @@ mod tests {
     #[test]
     fn splits_paths() {
         assert_eq!(split_parent("/gt1l"), ("/", "gt1l"));
-        assert_eq!(split_parent("/gt1l/land_segments/latitude"), ("/gt1l/land_segments", "latitude"));
+        assert_eq!(
+            split_parent("/gt1l/land_segments/latitude"),
+            ("/gt1l/land_segments", "latitude")
+        );
     }
 }

@@ -1,0 +1,99 @@
+//! Where granules come from: a local folder or a list of URLs (CMR later).
+//! Produces `GranuleRef`s; reading their bytes is `store`'s business.
+
+use std::path::{Path, PathBuf};
+
+/// One granule to consider: its file name and where its bytes are.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GranuleRef {
+    /// File name as stored (with `.h5` and any `processed_` prefix).
+    pub name: String,
+    pub location: Location,
+}
+
+/// Where a granule's bytes live.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Location {
+    Local(PathBuf),
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Local(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// Why listing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{path}: {message}")]
+    Local { path: String, message: String },
+}
+
+/// Every `*.h5` file under `folder` (recursively, hidden entries skipped),
+/// sorted by file name. A second file of the same name is left out and
+/// reported in the returned warnings.
+pub fn list_local(folder: &Path) -> Result<(Vec<GranuleRef>, Vec<String>), CatalogError> {
+    let mut files = Vec::new();
+    walk(folder, &mut files)?;
+    files.sort_by(|a: &PathBuf, b: &PathBuf| a.file_name().cmp(&b.file_name()).then(a.cmp(b)));
+    let mut granules: Vec<GranuleRef> = Vec::with_capacity(files.len());
+    let mut warnings = Vec::new();
+    for path in files {
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some(previous) = granules.last().filter(|previous| previous.name == name) {
+            warnings.push(format!(
+                "{}: same granule name as {}; left out",
+                path.display(),
+                previous.location
+            ));
+            continue;
+        }
+        granules.push(GranuleRef {
+            name,
+            location: Location::Local(path),
+        });
+    }
+    Ok((granules, warnings))
+}
+
+fn walk(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), CatalogError> {
+    let error = |message: String| CatalogError::Local {
+        path: folder.display().to_string(),
+        message,
+    };
+    let entries = std::fs::read_dir(folder).map_err(|err| error(err.to_string()))?;
+    for entry in entries {
+        let entry = entry.map_err(|err| error(err.to_string()))?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let file_type =
+            std::fs::metadata(&path).map_err(|err| error(format!("{}: {err}", path.display())))?;
+        if file_type.is_dir() {
+            walk(&path, files)?;
+        } else if name.to_string_lossy().ends_with(".h5") {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// A granule given as a `file://` URL or a plain path (already resolved).
+pub fn local_ref(path: PathBuf) -> GranuleRef {
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    GranuleRef {
+        name,
+        location: Location::Local(path),
+    }
+}

@@ -1,0 +1,62 @@
+//! `icesat2 plan MANIFEST [--json]`: the granules a run would read, without reading them.
+
+use std::path::PathBuf;
+
+use crate::plan::Plan;
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The manifest (YAML).
+    manifest: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
+    super::existing_file(&args.manifest, "manifest")?;
+    let plan = Plan::load(&args.manifest)?;
+    if args.json {
+        let granules: Vec<serde_json::Value> = plan
+            .granules
+            .iter()
+            .map(|planned| {
+                let size = match &planned.granule.location {
+                    crate::catalog::Location::Local(path) => {
+                        std::fs::metadata(path).map(|m| m.len()).ok()
+                    }
+                };
+                serde_json::json!({
+                    "granule": planned.granule.name,
+                    "location": planned.granule.location.to_string(),
+                    "size": size,
+                    "skip": planned.skip,
+                })
+            })
+            .collect();
+        let document = serde_json::json!({
+            "name": plan.name,
+            "output": plan.output.display().to_string(),
+            "granules": granules,
+            "warnings": plan.warnings,
+        });
+        println!("{}", serde_json::to_string_pretty(&document)?);
+    } else {
+        println!(
+            "{}: {} granules ({} to read)",
+            plan.name,
+            plan.granules.len(),
+            plan.to_read().count()
+        );
+        for planned in &plan.granules {
+            match &planned.skip {
+                Some(reason) => println!("  skip  {}  ({reason})", planned.granule.name),
+                None => println!("  read  {}", planned.granule.name),
+            }
+        }
+        for warning in &plan.warnings {
+            println!("warning: {warning}");
+        }
+    }
+    Ok(0)
+}

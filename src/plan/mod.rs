@@ -1,0 +1,635 @@
+//! A validated `Plan`: the prepared region, the granule request, resolved
+//! paths, the granule list with what is skipped and why. Everything a bad
+//! manifest can get wrong is found here, before any granule is read or any
+//! output is created.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::catalog::{self, GranuleRef};
+use crate::granule::columns::{DERIVED_COLUMNS, GEOMETRY_COLUMN};
+use crate::granule::{
+    BEAMS, BeamSelection, GranuleName, OutputVariable, Request, TimeWindow, output_schema,
+    variables,
+};
+use crate::manifest::{BeamsSpec, Manifest, ManifestError};
+use crate::region::Region;
+use crate::sink::PartitionKey;
+
+/// The default buffer for ground-track selection, degrees (the notebook's).
+pub const DEFAULT_TRACK_BUFFER_DEG: f64 = 0.3;
+
+/// A bad manifest, found while planning: `{manifest}: {field}: {message}`.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("{manifest}: {field}: {message}")]
+    Field {
+        manifest: String,
+        field: String,
+        message: String,
+    },
+}
+
+/// A granule of the plan and whether the run reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedGranule {
+    pub granule: GranuleRef,
+    /// Why it is skipped without being opened, if it is.
+    pub skip: Option<String>,
+}
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub manifest_path: PathBuf,
+    pub manifest_sha256: String,
+    /// The manifest text, for the run report.
+    pub manifest_text: String,
+    pub request: Request,
+    pub release: Option<String>,
+    pub track_buffer_deg: f64,
+    pub output: PathBuf,
+    pub partition_by: Vec<PartitionKey>,
+    pub granules: Vec<PlannedGranule>,
+    /// Notes from planning (duplicate names, ...), copied into the run report.
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Loads, validates and plans a manifest file.
+    pub fn load(manifest_path: &Path) -> Result<Plan, PlanError> {
+        let manifest = Manifest::load(manifest_path)?;
+        let text =
+            std::fs::read_to_string(manifest_path).map_err(|source| ManifestError::Read {
+                file: manifest_path.display().to_string(),
+                source,
+            })?;
+        Plan::from_manifest(manifest, manifest_path, text)
+    }
+
+    /// Plans a parsed manifest; relative paths resolve against `manifest_path`'s folder.
+    pub fn from_manifest(
+        manifest: Manifest,
+        manifest_path: &Path,
+        text: String,
+    ) -> Result<Plan, PlanError> {
+        let base = manifest_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
+        let label = manifest_path.display().to_string();
+        let field_error = |field: &str, message: String| PlanError::Field {
+            manifest: label.clone(),
+            field: field.to_string(),
+            message,
+        };
+
+        let name = match &manifest.name {
+            Some(name) if name.trim().is_empty() => {
+                return Err(field_error("name", "must not be empty".into()));
+            }
+            Some(name) => name.clone(),
+            None => manifest_path
+                .file_stem()
+                .map(|stem| stem.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "run".into()),
+        };
+        if !manifest.product.eq_ignore_ascii_case("ATL08") {
+            return Err(field_error(
+                "product",
+                format!("'{}' is not supported; only ATL08", manifest.product),
+            ));
+        }
+        let release = match &manifest.release {
+            Some(release)
+                if release.0.len() == 3 && release.0.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Some(release.0.clone())
+            }
+            Some(release) => {
+                return Err(field_error(
+                    "release",
+                    format!("'{}' is not a release such as \"006\"", release.0),
+                ));
+            }
+            None => None,
+        };
+        let time_window =
+            time_window(&manifest).map_err(|(field, message)| field_error(field, message))?;
+
+        // Region.
+        let spec = &manifest.region;
+        let given = [
+            spec.geojson.is_some(),
+            spec.bbox.is_some(),
+            spec.geometry.is_some(),
+        ]
+        .iter()
+        .filter(|given| **given)
+        .count();
+        if given != 1 {
+            return Err(field_error(
+                "region",
+                "give exactly one of `geojson`, `bbox`, `geometry`".into(),
+            ));
+        }
+        let region = if let Some(file) = &spec.geojson {
+            let path = resolve(&base, file);
+            let text = std::fs::read_to_string(&path).map_err(|err| {
+                field_error(
+                    "region.geojson",
+                    format!("{}: cannot read: {err}", path.display()),
+                )
+            })?;
+            Region::from_geojson_str(&text, &path.display().to_string())
+                .map_err(|err| field_error("region.geojson", err.to_string()))?
+        } else if let Some(bbox) = &spec.bbox {
+            let bbox: [f64; 4] = bbox.as_slice().try_into().map_err(|_| {
+                field_error(
+                    "region.bbox",
+                    format!("needs 4 numbers [W, S, E, N], got {}", bbox.len()),
+                )
+            })?;
+            Region::from_bbox(bbox, "bbox")
+                .map_err(|err| field_error("region.bbox", err.to_string()))?
+        } else {
+            let value = spec.geometry.clone().unwrap_or_default();
+            Region::from_json_value(value, "inline geometry")
+                .map_err(|err| field_error("region.geometry", err.to_string()))?
+        };
+        let track_buffer_deg = spec.track_buffer_deg.unwrap_or(DEFAULT_TRACK_BUFFER_DEG);
+        if !track_buffer_deg.is_finite() || !(0.0..=10.0).contains(&track_buffer_deg) {
+            return Err(field_error(
+                "region.track_buffer_deg",
+                format!("{track_buffer_deg} is not a buffer between 0 and 10 degrees"),
+            ));
+        }
+        if let Some(orbits) = &spec.orbits {
+            let path = resolve(&base, orbits);
+            if !path.is_file() {
+                return Err(field_error(
+                    "region.orbits",
+                    format!("{}: no such file", path.display()),
+                ));
+            }
+        }
+
+        // Partitioning first: its columns are reserved names.
+        let mut partition_by = Vec::new();
+        for (index, key) in manifest.output.partition_by.iter().enumerate() {
+            let parsed = PartitionKey::parse(key).ok_or_else(|| {
+                field_error(
+                    &format!("output.partition_by[{index}]"),
+                    format!("'{key}' is not one of year, month, rgt, cycle, beam"),
+                )
+            })?;
+            if partition_by.contains(&parsed) {
+                return Err(field_error(
+                    &format!("output.partition_by[{index}]"),
+                    format!("'{key}' is listed twice"),
+                ));
+            }
+            partition_by.push(parsed);
+        }
+
+        // Variables and their column names.
+        let mut variables_out: Vec<OutputVariable> = Vec::new();
+        for (index, spec) in manifest.variables.iter().enumerate() {
+            let field = format!("variables[{index}]");
+            let path = spec.path.trim_matches('/');
+            let Some(entry) = variables::lookup(path) else {
+                let hint = match variables::suggest(path) {
+                    Some(near) => format!("; did you mean '{near}'?"),
+                    None => String::new(),
+                };
+                return Err(field_error(
+                    &field,
+                    format!("unknown ATL08 variable '{}'{hint}", spec.path),
+                ));
+            };
+            let column = spec
+                .name
+                .clone()
+                .unwrap_or_else(|| entry.name().to_string());
+            if column.is_empty() || column.contains(['/', '=', '\n']) {
+                return Err(field_error(
+                    &field,
+                    format!("'{column}' is not a usable column name"),
+                ));
+            }
+            let reserved = DERIVED_COLUMNS.contains(&column.as_str())
+                || column == GEOMETRY_COLUMN
+                || column == "bbox"
+                || partition_by.iter().any(|key| key.column() == column);
+            if reserved || variables_out.iter().any(|existing| existing.name == column) {
+                return Err(field_error(
+                    &field,
+                    format!(
+                        "two output columns would be named '{column}'; give this variable another `name:`"
+                    ),
+                ));
+            }
+            variables_out.push(OutputVariable {
+                spec: entry,
+                name: column,
+            });
+        }
+
+        // Filters.
+        let beams = match &manifest.filters.beams {
+            BeamsSpec::Word(word) => match word.as_str() {
+                "all" => BeamSelection::All,
+                "strong" => BeamSelection::Strong,
+                "weak" => BeamSelection::Weak,
+                other => {
+                    return Err(field_error(
+                        "filters.beams",
+                        format!("'{other}' is not all, strong, weak or a list of beams"),
+                    ));
+                }
+            },
+            BeamsSpec::List(list) => {
+                if list.is_empty() {
+                    return Err(field_error(
+                        "filters.beams",
+                        "the list of beams is empty".into(),
+                    ));
+                }
+                for beam in list {
+                    if !BEAMS.contains(&beam.as_str()) {
+                        return Err(field_error(
+                            "filters.beams",
+                            format!("'{beam}' is not a beam (gt1l, gt1r, gt2l, gt2r, gt3l, gt3r)"),
+                        ));
+                    }
+                }
+                BeamSelection::Named(list.clone())
+            }
+        };
+        for (index, column) in manifest.filters.drop_fill.iter().enumerate() {
+            let field = format!("filters.drop_fill[{index}]");
+            match variables_out
+                .iter()
+                .find(|variable| &variable.name == column)
+            {
+                Some(variable) if variable.is_scalar() => {}
+                Some(_) => {
+                    return Err(field_error(
+                        &field,
+                        format!("'{column}' is a list column; drop_fill takes scalar columns"),
+                    ));
+                }
+                None => {
+                    let names: Vec<&str> = variables_out.iter().map(|v| v.name.as_str()).collect();
+                    let hint = names
+                        .iter()
+                        .min_by_key(|name| strsim::levenshtein(name, column))
+                        .filter(|name| strsim::levenshtein(name, column) <= 3)
+                        .map(|name| format!("; did you mean '{name}'?"))
+                        .unwrap_or_default();
+                    return Err(field_error(
+                        &field,
+                        format!("'{column}' is not a requested variable column{hint}"),
+                    ));
+                }
+            }
+        }
+
+        // Output.
+        let output_text = manifest
+            .output
+            .path
+            .clone()
+            .unwrap_or_else(|| format!("out/{name}"));
+        if output_text.contains("://") {
+            return Err(field_error(
+                "output.path",
+                format!("'{output_text}': only local folders are supported so far"),
+            ));
+        }
+        let output = resolve(&base, &output_text);
+        if output.exists() && !output.is_dir() {
+            return Err(field_error(
+                "output.path",
+                format!("{} exists and is not a folder", output.display()),
+            ));
+        }
+
+        // Source.
+        let source = &manifest.source;
+        let n_sources = [
+            source.local.is_some(),
+            source.urls.is_some(),
+            source.cmr.is_some(),
+        ]
+        .iter()
+        .filter(|given| **given)
+        .count();
+        if n_sources != 1 {
+            return Err(field_error(
+                "source",
+                "give exactly one of `local`, `urls`, `cmr`".into(),
+            ));
+        }
+        let mut warnings = Vec::new();
+        let granule_refs = if let Some(local) = &source.local {
+            let folder = resolve(&base, &local.path);
+            if !folder.is_dir() {
+                return Err(field_error(
+                    "source.local.path",
+                    format!("{} is not a folder", folder.display()),
+                ));
+            }
+            let (refs, notes) = catalog::list_local(&folder)
+                .map_err(|err| field_error("source.local.path", err.to_string()))?;
+            warnings.extend(notes);
+            refs
+        } else if let Some(urls) = &source.urls {
+            let mut refs = Vec::with_capacity(urls.len());
+            for (index, url) in urls.iter().enumerate() {
+                let field = format!("source.urls[{index}]");
+                let path = match url.split_once("://") {
+                    Some(("file", rest)) => PathBuf::from(rest),
+                    Some((scheme, _)) => {
+                        return Err(field_error(
+                            &field,
+                            format!(
+                                "'{url}': {scheme}:// URLs are not supported yet; use file:// or a local path"
+                            ),
+                        ));
+                    }
+                    None => resolve(&base, url),
+                };
+                if !path.is_file() {
+                    return Err(field_error(
+                        &field,
+                        format!("{}: no such file", path.display()),
+                    ));
+                }
+                refs.push(catalog::local_ref(path));
+            }
+            refs
+        } else {
+            return Err(field_error(
+                "source.cmr",
+                "searching NASA CMR is not supported yet; download the granules and use `source.local`".into(),
+            ));
+        };
+
+        let granules = granule_refs
+            .into_iter()
+            .map(|granule| {
+                let skip = skip_reason(&granule, release.as_deref(), time_window);
+                PlannedGranule { granule, skip }
+            })
+            .collect();
+
+        let schema = output_schema(&variables_out);
+        let request = Request {
+            variables: variables_out,
+            beams,
+            night_only: manifest.filters.night_only,
+            drop_fill: manifest.filters.drop_fill.clone(),
+            time_window,
+            region: Arc::new(region),
+            schema,
+        };
+        let manifest_sha256 = hex(&Sha256::digest(text.as_bytes()));
+        Ok(Plan {
+            name,
+            manifest_path: manifest_path.to_path_buf(),
+            manifest_sha256,
+            manifest_text: text,
+            request,
+            release,
+            track_buffer_deg,
+            output,
+            partition_by,
+            granules,
+            warnings,
+        })
+    }
+
+    /// Granules the run reads.
+    pub fn to_read(&self) -> impl Iterator<Item = &PlannedGranule> {
+        self.granules
+            .iter()
+            .filter(|granule| granule.skip.is_none())
+    }
+}
+
+/// Why a granule is skipped by its name alone, if it is.
+fn skip_reason(
+    granule: &GranuleRef,
+    release: Option<&str>,
+    window: Option<TimeWindow>,
+) -> Option<String> {
+    let name = GranuleName::parse(&granule.name)?;
+    if let Some(release) = release {
+        if name.release != release {
+            return Some(format!(
+                "release {} (the manifest asks for {release})",
+                name.release
+            ));
+        }
+    }
+    if let Some(window) = window {
+        // A granule spans about 510 s; its name gives the start.
+        let end = name.start + chrono::Duration::seconds(600);
+        if !window.meets(name.start, end) {
+            return Some("outside the time window".to_string());
+        }
+    }
+    None
+}
+
+/// The manifest's time window (inclusive); a date-only end includes that whole day.
+fn time_window(manifest: &Manifest) -> Result<Option<TimeWindow>, (&'static str, String)> {
+    let Some(time) = &manifest.time else {
+        return Ok(None);
+    };
+    let start = match &time.start {
+        Some(text) => parse_instant(text, false).map_err(|message| ("time.start", message))?,
+        None => DateTime::<Utc>::MIN_UTC,
+    };
+    let end = match &time.end {
+        Some(text) => parse_instant(text, true).map_err(|message| ("time.end", message))?,
+        None => DateTime::<Utc>::MAX_UTC,
+    };
+    if end < start {
+        return Err((
+            "time.end",
+            format!(
+                "{} is before time.start {}",
+                end.to_rfc3339(),
+                start.to_rfc3339()
+            ),
+        ));
+    }
+    Ok(Some(TimeWindow {
+        start_us: start.timestamp_micros(),
+        end_us: end.timestamp_micros(),
+    }))
+}
+
+/// A date (`2019-01-31`) or an RFC 3339 instant. A date as an end means the
+/// last microsecond of that day.
+fn parse_instant(text: &str, is_end: bool) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let day = if is_end {
+            date.succ_opt().unwrap_or(date)
+        } else {
+            date
+        };
+        let instant = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+        return Ok(if is_end {
+            instant - chrono::Duration::microseconds(1)
+        } else {
+            instant
+        });
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|instant| instant.with_timezone(&Utc))
+        .map_err(|_| format!("'{text}' is neither a date (2019-01-31) nor an RFC 3339 instant (2019-01-31T12:00:00Z)"))
+}
+
+/// A manifest path: `~/` expands to the home folder; relative paths resolve against `base`.
+pub fn resolve(base: &Path, path: &str) -> PathBuf {
+    if let Some(rest) = path.strip_prefix("~/") {
+        if let Some(home) = std::env::var_os("HOME") {
+            return PathBuf::from(home).join(rest);
+        }
+    }
+    let path = Path::new(path);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_end_includes_the_whole_day() {
+        let end = parse_instant("2019-01-31", true).unwrap();
+        assert_eq!(end.to_rfc3339(), "2019-01-31T23:59:59.999999+00:00");
+        let start = parse_instant("2019-01-01", false).unwrap();
+        assert_eq!(start.to_rfc3339(), "2019-01-01T00:00:00+00:00");
+        let instant = parse_instant("2019-01-31T12:00:00+02:00", true).unwrap();
+        assert_eq!(instant.to_rfc3339(), "2019-01-31T10:00:00+00:00");
+        assert!(
+            parse_instant("31/01/2019", false)
+                .unwrap_err()
+                .contains("'31/01/2019'")
+        );
+    }
+
+    #[test]
+    fn resolves_relative_paths_against_the_manifest() {
+        assert_eq!(
+            resolve(Path::new("/a/b"), "poly.json"),
+            PathBuf::from("/a/b/poly.json")
+        );
+        assert_eq!(
+            resolve(Path::new("/a/b"), "/c/poly.json"),
+            PathBuf::from("/c/poly.json")
+        );
+    }
+}
+
+/// One worker's share of a run: `--shard K/N`, K in 0..N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parses `K/N` (0-based K, K < N).
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let (index, count) = text
+            .split_once('/')
+            .ok_or_else(|| format!("--shard '{text}': expected K/N, e.g. 0/4"))?;
+        let index: u32 = index
+            .trim()
+            .parse()
+            .map_err(|_| format!("--shard '{text}': K is not a number"))?;
+        let count: u32 = count
+            .trim()
+            .parse()
+            .map_err(|_| format!("--shard '{text}': N is not a number"))?;
+        if count == 0 {
+            return Err(format!("--shard '{text}': N must be at least 1"));
+        }
+        if index >= count {
+            return Err(format!(
+                "--shard '{text}': K must be less than N (shards are numbered 0 to {})",
+                count - 1
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether granule `name` belongs to this shard: a stable hash of the
+    /// name, so every worker agrees without talking to the others.
+    pub fn owns(&self, name: &str) -> bool {
+        let digest = Sha256::digest(name.as_bytes());
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&digest[..8]);
+        u64::from_be_bytes(head) % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::Shard;
+
+    #[test]
+    fn shards_partition_names() {
+        let names: Vec<String> = (0..200).map(|i| format!("ATL08_{i:04}.h5")).collect();
+        let shards: Vec<Shard> = (0..3)
+            .map(|k| Shard::parse(&format!("{k}/3")).unwrap())
+            .collect();
+        for name in &names {
+            assert_eq!(shards.iter().filter(|shard| shard.owns(name)).count(), 1);
+        }
+        assert!(
+            shards
+                .iter()
+                .all(|shard| names.iter().filter(|n| shard.owns(n)).count() > 40)
+        );
+        assert!(
+            Shard::parse("3/3")
+                .unwrap_err()
+                .contains("K must be less than N")
+        );
+        assert!(Shard::parse("1/0").is_err());
+        assert!(Shard::parse("x").is_err());
+    }
+}

@@ -1,0 +1,136 @@
+//! The run report (`_runs/<run id>.json`): what was planned, done, skipped
+//! and failed, with counters and timings; and the run's exit status.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::granule::BeamCount;
+use crate::sink::{SinkError, WrittenFile, write_atomically};
+
+/// The folder under the output that holds run reports.
+pub const RUNS_FOLDER: &str = "_runs";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunReport {
+    pub run_id: String,
+    pub name: String,
+    pub manifest: String,
+    pub manifest_sha256: String,
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    /// `K/N` when the run was one shard of several.
+    pub shard: Option<String>,
+    pub granules: GranuleTally,
+    pub rows_written: u64,
+    pub bytes_read: u64,
+    pub requests: u64,
+    pub warnings: Vec<String>,
+    pub timings: Timings,
+    /// Granules left out without being read, with the reason.
+    pub skipped_granules: Vec<GranuleNote>,
+    /// One entry per granule read.
+    pub details: Vec<GranuleDetail>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct GranuleTally {
+    pub planned: u64,
+    pub done: u64,
+    pub skipped: u64,
+    pub failed: Vec<GranuleNote>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GranuleNote {
+    pub granule: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Timings {
+    pub plan_s: f64,
+    pub extract_s: f64,
+    pub total_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GranuleDetail {
+    pub granule: String,
+    pub rows: u64,
+    pub bytes_read: u64,
+    pub requests: u64,
+    pub seconds: f64,
+    pub beams: Vec<BeamCountRecord>,
+    pub files: Vec<FileRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BeamCountRecord {
+    pub beam: String,
+    pub strength: String,
+    pub segments: u64,
+    pub kept: u64,
+}
+
+impl From<&BeamCount> for BeamCountRecord {
+    fn from(count: &BeamCount) -> Self {
+        BeamCountRecord {
+            beam: count.beam.clone(),
+            strength: count.strength.clone(),
+            segments: count.segments,
+            kept: count.kept,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileRecord {
+    pub path: String,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+impl From<&WrittenFile> for FileRecord {
+    fn from(file: &WrittenFile) -> Self {
+        FileRecord {
+            path: file.path.clone(),
+            rows: file.rows,
+            bytes: file.bytes,
+        }
+    }
+}
+
+impl RunReport {
+    /// 0 when every planned granule was done or skipped, 2 when some failed.
+    pub fn exit_code(&self) -> u8 {
+        if self.granules.failed.is_empty() {
+            0
+        } else {
+            2
+        }
+    }
+
+    /// Writes the report to `<output>/_runs/<run id>.json`; returns the path.
+    pub fn write(&self, output: &Path) -> Result<PathBuf, SinkError> {
+        let path = output
+            .join(RUNS_FOLDER)
+            .join(format!("{}.json", self.run_id));
+        let text =
+            serde_json::to_vec_pretty(self).map_err(|err| SinkError::Encode(err.to_string()))?;
+        write_atomically(&path, &text)?;
+        Ok(path)
+    }
+}
+
+/// A run id: start time and a short random suffix, safe as a file name.
+pub fn new_run_id(started: DateTime<Utc>) -> String {
+    let nanos = started.timestamp_subsec_nanos();
+    let salt = (u64::from(std::process::id()) << 32) ^ u64::from(nanos);
+    format!(
+        "{}-{:08x}",
+        started.format("%Y%m%dT%H%M%SZ"),
+        (salt.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
+    )
+}

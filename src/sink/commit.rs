@@ -1,0 +1,39 @@
+//! File commits: write under a hidden temporary name in the target folder,
+//! flush, then rename, so a reader sees a whole file or none.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::SinkError;
+
+/// Whether a dataset entry is hidden from readers (`_` or `.` prefix).
+pub fn is_hidden(name: &str) -> bool {
+    name.starts_with('_') || name.starts_with('.')
+}
+
+/// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
+    let io_error = |err: std::io::Error| SinkError::Io {
+        path: path.display().to_string(),
+        message: err.to_string(),
+    };
+    let folder = path
+        .parent()
+        .ok_or_else(|| io_error(std::io::Error::other("no parent folder")))?;
+    std::fs::create_dir_all(folder).map_err(io_error)?;
+    let file_name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = folder.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result.map_err(io_error)
+}
