@@ -6,7 +6,6 @@ mod plan;
 mod run;
 mod synth;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -78,7 +77,7 @@ pub fn main() -> ExitCode {
 }
 
 /// A path argument that must exist.
-fn existing_file(path: &PathBuf, what: &str) -> anyhow::Result<()> {
+fn existing_file(path: &std::path::Path, what: &str) -> anyhow::Result<()> {
     if !path.exists() {
         anyhow::bail!("{}: no such {what}", path.display());
     }

@@ -188,6 +188,7 @@ impl Values {
     }
 
     /// Value `index` as f64 (exact for every type but 64-bit integers beyond 2^53).
+    #[allow(clippy::unnecessary_cast)] // the f64 variant casts to itself
     pub fn get_f64(&self, index: usize) -> Option<f64> {
         with_values!(self, v => v.get(index).map(|x| *x as f64))
     }

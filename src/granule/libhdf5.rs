@@ -77,7 +77,9 @@ fn strings_of(
             .map(|s| s.as_str().to_string())
             .collect(),
         _ => reader
-            .read_raw::<FixedAscii<1024>>()?
+            // Fixed-length strings (ATL08 has one of 100000 bytes): read into a
+            // wider fixed type; libhdf5 converts sizes.
+            .read_raw::<FixedAscii<{ 1 << 20 }>>()?
             .iter()
             .map(|s| s.as_str().to_string())
             .collect(),

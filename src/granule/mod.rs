@@ -52,6 +52,16 @@ pub const BEAMS: [&str; 6] = ["gt1l", "gt1r", "gt2l", "gt2r", "gt3l", "gt3r"];
 /// Seconds from the Unix epoch to the ATLAS SDP epoch, 2018-01-01T00:00:00Z.
 pub const ATLAS_EPOCH_UNIX_S: i64 = 1_514_764_800;
 
+/// Microseconds since the Unix epoch of a `delta_time` (seconds since the
+/// ATLAS SDP epoch), rounded to the nearest microsecond (ties away from
+/// zero). The whole seconds are split off first so the fraction is scaled
+/// without the rounding error of scaling ~1e8 s by 1e6.
+pub fn unix_micros(delta_time: f64) -> i64 {
+    let whole = delta_time.floor();
+    let fraction = delta_time - whole;
+    (ATLAS_EPOCH_UNIX_S + whole as i64) * 1_000_000 + (fraction * 1e6).round() as i64
+}
+
 /// Which beams to keep.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BeamSelection {
@@ -485,8 +495,7 @@ impl BeamReader<'_> {
         let mut time: Vec<Option<i64>> = delta_time
             .iter()
             .map(|&seconds| {
-                (Some(seconds) != time_fill && seconds.is_finite())
-                    .then(|| ATLAS_EPOCH_UNIX_S * 1_000_000 + (seconds * 1e6).round() as i64)
+                (Some(seconds) != time_fill && seconds.is_finite()).then(|| unix_micros(seconds))
             })
             .collect();
         if let Some(window) = self.request.time_window {
@@ -845,6 +854,20 @@ mod tests {
         assert_eq!(spot_from_orientation("gt1r", Some(1)), Some(5));
         assert_eq!(spot_from_orientation("gt3l", Some(1)), Some(2));
         assert_eq!(spot_from_orientation("gt2l", Some(0)), Some(3));
+    }
+
+    #[test]
+    fn times_round_to_the_microsecond() {
+        assert_eq!(unix_micros(0.0), ATLAS_EPOCH_UNIX_S * 1_000_000);
+        assert_eq!(
+            unix_micros(1.0000004),
+            ATLAS_EPOCH_UNIX_S * 1_000_000 + 1_000_000
+        );
+        assert_eq!(
+            unix_micros(40_900_673.401_504_5),
+            (ATLAS_EPOCH_UNIX_S + 40_900_673) * 1_000_000 + 401_505
+        );
+        assert_eq!(unix_micros(-0.25), ATLAS_EPOCH_UNIX_S * 1_000_000 - 250_000);
     }
 
     #[test]

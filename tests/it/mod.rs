@@ -1,0 +1,9 @@
+mod util;
+
+mod cli;
+mod manifest_errors;
+#[cfg(feature = "hdf5")]
+mod oracle;
+mod orbit;
+#[cfg(feature = "hdf5")]
+mod pipeline;

@@ -1,0 +1,496 @@
+//! `icesat2 run` end to end on synthetic and real granules; every dataset is
+//! compared with an independent extraction done the notebook's way (h5py +
+//! shapely `within`) and opened with geopandas, DuckDB and pyarrow.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use icesat2::granule::Hdf5Source;
+use icesat2::granule::reader::ReaderFile;
+use icesat2::report::RunReport;
+use icesat2::store;
+use icesat2::synth::SynthOptions;
+
+use super::util::{self, NOTEBOOK_POLYGON, Workdir};
+
+const VARIABLES: [&str; 5] = [
+    "land_segments/canopy/h_canopy",
+    "land_segments/terrain/h_te_best_fit",
+    "land_segments/canopy/canopy_h_metrics",
+    "land_segments/night_flag",
+    "signal_photons/ph_h",
+];
+
+/// Types of `VARIABLES` for check_readers.py.
+const VARIABLE_TYPES: [&str; 5] = [
+    "h_canopy=float32",
+    "h_te_best_fit=float32",
+    "canopy_h_metrics=fixed<float32,18>",
+    "night_flag=int32",
+    "ph_h=list<float32>",
+];
+
+/// Synthetic granules around the notebook's polygon: 40 km of track each.
+fn tasmania_granules() -> PathBuf {
+    util::synthetic(
+        "tasmania-4x400",
+        &SynthOptions {
+            granules: 4,
+            seed: 5,
+            near: Some((147.368, -43.143)),
+            segments: 400,
+            photons: true,
+            bare_beams: vec![],
+        },
+    )
+}
+
+/// A run of `manifest` over `granules`, with the region in `region.json`.
+struct Case<'a> {
+    granules: &'a Path,
+    region: &'a str,
+    variables: &'a [&'a str],
+    /// Extra manifest text (filters, time, output).
+    extra: &'a str,
+    /// Extra arguments for notebook_extract.py.
+    python: Vec<String>,
+}
+
+impl Case<'_> {
+    /// Runs the case; returns the work folder, the report and the row count
+    /// the independent extraction agreed on.
+    fn run(&self) -> (Workdir, RunReport, usize) {
+        let work = Workdir::new();
+        work.write("region.json", self.region);
+        let variables: String = self
+            .variables
+            .iter()
+            .map(|v| format!("  - {v}\n"))
+            .collect();
+        let extra = if self.extra.contains("output:") {
+            String::new()
+        } else {
+            "output: { path: out }\n".to_string()
+        };
+        let manifest = format!(
+            "region: {{ geojson: region.json }}\nvariables:\n{variables}source: {{ local: {{ path: {} }} }}\n{}{extra}",
+            self.granules.display(),
+            self.extra
+        );
+        work.write("m.yaml", &manifest);
+        let run = work.run(&["run", "m.yaml"]);
+        assert_eq!(run.code(), 0, "{}", run.stderr());
+        let report = read_report(&work.join("out"));
+        let mut args = vec![
+            "--granules".to_string(),
+            self.granules.display().to_string(),
+            "--region".into(),
+            work.join("region.json").display().to_string(),
+            "--dataset".into(),
+            work.join("out").display().to_string(),
+            "--variables".into(),
+            self.variables.join(","),
+        ];
+        args.extend(self.python.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let rows: usize = util::python_script("notebook_extract.py", &args)
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(rows as u64, report.rows_written);
+        (work, report, rows)
+    }
+}
+
+fn read_report(output: &Path) -> RunReport {
+    let mut reports: Vec<PathBuf> = std::fs::read_dir(output.join("_runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    reports.sort();
+    let text = std::fs::read_to_string(reports.last().unwrap()).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn demo_manifest_runs_and_opens_in_every_reader() {
+    let work = Workdir::new();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(work.join("pipelines/granules")).unwrap();
+    std::fs::copy(
+        repo.join("pipelines/tasmania.yaml"),
+        work.join("pipelines/tasmania.yaml"),
+    )
+    .unwrap();
+    for entry in std::fs::read_dir(repo.join("pipelines/granules")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            work.join("pipelines/granules").join(entry.file_name()),
+        )
+        .unwrap();
+    }
+    let run = work.run(&["run", "pipelines/tasmania.yaml"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let output = work.join("out/tasmania");
+    let report = read_report(&output);
+    assert_eq!(report.granules.planned, 3);
+    assert_eq!(report.granules.done, 3);
+    assert!(report.rows_written > 30, "{}", report.rows_written);
+    let mut args = vec![output.display().to_string()];
+    args.extend(
+        [
+            "h_canopy=float32",
+            "h_canopy_uncertainty=float32",
+            "h_te_best_fit=float32",
+            "canopy_h_metrics=fixed<float32,18>",
+            "night_flag=int32",
+            "ph_h=list<float32>",
+            "--partitions=year,month",
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let rows: u64 = util::python_script("check_readers.py", &args)
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(rows, report.rows_written);
+    work.write("poly.json", NOTEBOOK_POLYGON);
+    let rows: u64 = util::python_script(
+        "notebook_extract.py",
+        &[
+            "--granules",
+            work.join("pipelines/granules").to_str().unwrap(),
+            "--region",
+            work.join("poly.json").to_str().unwrap(),
+            "--dataset",
+            output.to_str().unwrap(),
+            "--variables",
+            "land_segments/canopy/h_canopy,land_segments/canopy/h_canopy_uncertainty,land_segments/terrain/h_te_best_fit,land_segments/canopy/canopy_h_metrics,land_segments/night_flag,signal_photons/ph_h",
+        ],
+    )
+    .trim()
+    .parse()
+    .unwrap();
+    assert_eq!(rows, report.rows_written);
+    // Partition folders as PRODUCT.md shows them.
+    assert!(output.join("year=2019/month=04").is_dir());
+}
+
+#[test]
+fn notebook_polygon_matches_the_notebook_way() {
+    let granules = tasmania_granules();
+    let (_, report, rows) = Case {
+        granules: &granules,
+        region: NOTEBOOK_POLYGON,
+        variables: &VARIABLES,
+        extra: "",
+        python: vec![],
+    }
+    .run();
+    assert!(rows >= 40, "{rows}");
+    assert_eq!(report.granules.done, 4);
+}
+
+#[test]
+fn multipolygon_with_a_hole_matches_the_notebook_way() {
+    let granules = tasmania_granules();
+    let region = r#"{"type":"FeatureCollection","features":[
+        {"type":"Feature","properties":{},"geometry":{"type":"MultiPolygon","coordinates":[
+          [[[147.2,-43.25],[147.55,-43.25],[147.55,-43.05],[147.2,-43.05],[147.2,-43.25]],
+           [[147.3,-43.18],[147.45,-43.18],[147.45,-43.10],[147.3,-43.10],[147.3,-43.18]]]]}},
+        {"type":"Feature","properties":{},"geometry":{"type":"Polygon","coordinates":
+          [[[147.0,-43.0],[147.7,-43.0],[147.7,-42.98],[147.0,-42.98],[147.0,-43.0]]]}}]}"#;
+    let (work, _, rows) = Case {
+        granules: &granules,
+        region,
+        variables: &VARIABLES,
+        extra: "",
+        python: vec![],
+    }
+    .run();
+    assert!(rows > 200, "{rows}");
+    // No kept point lies in the hole.
+    let text = util::python_script(
+        "query.py",
+        &[
+            work.join("out").to_str().unwrap(),
+            "select count(*) from t where longitude > 147.3 and longitude < 147.45 and latitude > -43.18 and latitude < -43.10",
+        ],
+    );
+    assert_eq!(text.trim(), "0");
+}
+
+#[test]
+fn strong_beam_filter_matches_the_notebook_way() {
+    let granules = tasmania_granules();
+    let region = r#"{"type":"Polygon","coordinates":[[[147.2,-43.25],[147.55,-43.25],[147.55,-43.05],[147.2,-43.05],[147.2,-43.25]]]}"#;
+    let (work, report, rows) = Case {
+        granules: &granules,
+        region,
+        variables: &VARIABLES,
+        extra: "filters: { beams: strong }\n",
+        python: vec!["--beams".into(), "strong".into()],
+    }
+    .run();
+    assert!(rows > 100, "{rows}");
+    let text = util::python_script(
+        "query.py",
+        &[
+            work.join("out").to_str().unwrap(),
+            "select distinct beam_strength from t",
+        ],
+    );
+    assert_eq!(text.trim(), "strong");
+    assert!(
+        report
+            .details
+            .iter()
+            .all(|detail| detail.beams.iter().all(|beam| beam.strength == "strong"))
+    );
+}
+
+#[test]
+fn time_window_cutting_a_granule_matches_the_notebook_way() {
+    let granules = tasmania_granules();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&granules)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    // End the window halfway through the first granule's centre beam.
+    let file = ReaderFile::open(Arc::new(store::open_local(&files[0]).unwrap())).unwrap();
+    let times = file.read_all("/gt2l/land_segments/delta_time").unwrap();
+    let middle = times.get_f64(times.len() / 2).unwrap();
+    let end_us = icesat2::granule::unix_micros(middle);
+    let end = chrono::DateTime::from_timestamp_micros(end_us)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let region = r#"{"type":"Polygon","coordinates":[[[147.2,-43.35],[147.55,-43.35],[147.55,-42.95],[147.2,-42.95],[147.2,-43.35]]]}"#;
+    let extra = format!("time: {{ start: 2019-01-01, end: '{end}' }}\n");
+    let start_us = chrono::DateTime::parse_from_rfc3339("2019-01-01T00:00:00Z")
+        .unwrap()
+        .timestamp_micros();
+    let (_, report, rows) = Case {
+        granules: &granules,
+        region,
+        variables: &VARIABLES,
+        extra: &extra,
+        python: vec![
+            "--start-us".into(),
+            start_us.to_string(),
+            "--end-us".into(),
+            end_us.to_string(),
+        ],
+    }
+    .run();
+    assert!(rows > 50, "{rows}");
+    // Later granules are skipped by name, without being opened.
+    assert_eq!(report.granules.done, 1, "{:?}", report.skipped_granules);
+    assert_eq!(report.granules.skipped, 3);
+    let first = &report.details[0];
+    let kept: u64 = first.beams.iter().map(|b| b.kept).sum();
+    assert!(kept < first.beams.iter().map(|b| b.segments).sum::<u64>() / 2 + 100);
+}
+
+#[test]
+fn night_only_and_drop_fill_match_the_notebook_way() {
+    let granules = tasmania_granules();
+    let region = r#"{"type":"Polygon","coordinates":[[[147.2,-43.35],[147.55,-43.35],[147.55,-42.95],[147.2,-42.95],[147.2,-43.35]]]}"#;
+    let (_, _, all_rows) = Case {
+        granules: &granules,
+        region,
+        variables: &VARIABLES,
+        extra: "",
+        python: vec![],
+    }
+    .run();
+    let (_, _, rows) = Case {
+        granules: &granules,
+        region,
+        variables: &VARIABLES,
+        extra: "filters: { night_only: true, drop_fill: [h_canopy] }\n",
+        python: vec![
+            "--night-only".into(),
+            "--drop-fill".into(),
+            "h_canopy".into(),
+        ],
+    }
+    .run();
+    assert!(rows > 0 && rows < all_rows, "{rows} of {all_rows}");
+}
+
+#[test]
+fn beam_without_land_segments_is_skipped_quietly() {
+    let granules = util::synthetic(
+        "tasmania-bare-gt2l",
+        &SynthOptions {
+            granules: 2,
+            seed: 9,
+            near: Some((147.368, -43.143)),
+            segments: 300,
+            photons: true,
+            bare_beams: vec!["gt2l".into()],
+        },
+    );
+    let region = r#"{"type":"Polygon","coordinates":[[[147.2,-43.35],[147.55,-43.35],[147.55,-42.95],[147.2,-42.95],[147.2,-43.35]]]}"#;
+    let (work, report, rows) = Case {
+        granules: &granules,
+        region,
+        variables: &VARIABLES,
+        extra: "",
+        python: vec![],
+    }
+    .run();
+    assert!(rows > 100);
+    assert_eq!(report.granules.failed, vec![]);
+    let text = util::python_script(
+        "query.py",
+        &[
+            work.join("out").to_str().unwrap(),
+            "select count(*) from t where beam = 'gt2l'",
+        ],
+    );
+    assert_eq!(text.trim(), "0");
+    for detail in &report.details {
+        let gt2l = detail.beams.iter().find(|b| b.beam == "gt2l").unwrap();
+        assert_eq!((gt2l.segments, gt2l.kept), (0, 0));
+    }
+}
+
+#[test]
+fn partition_columns_move_to_folders() {
+    let granules = tasmania_granules();
+    let region = NOTEBOOK_POLYGON;
+    let (work, _, _) = Case {
+        granules: &granules,
+        region,
+        variables: &VARIABLES,
+        extra: "output: { path: out, partition_by: [cycle, rgt, beam] }\n",
+        python: vec![],
+    }
+    .run();
+    let out = work.join("out");
+    let mut args = vec![out.display().to_string()];
+    args.extend(VARIABLE_TYPES.map(String::from));
+    args.push("--partitions=rgt,cycle,beam".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    util::python_script("check_readers.py", &args);
+    let cycles: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('_'))
+        .collect();
+    assert!(
+        cycles.iter().all(|name| name.starts_with("cycle=")),
+        "{cycles:?}"
+    );
+}
+
+#[test]
+fn a_second_run_replaces_rather_than_duplicates() {
+    let granules = tasmania_granules();
+    let case = Case {
+        granules: &granules,
+        region: NOTEBOOK_POLYGON,
+        variables: &VARIABLES,
+        extra: "",
+        python: vec![],
+    };
+    let (work, report, _) = case.run();
+    work.run(&["run", "m.yaml"]).success();
+    let rows = util::python_script(
+        "query.py",
+        &[work.join("out").to_str().unwrap(), "select count(*) from t"],
+    );
+    assert_eq!(rows.trim(), report.rows_written.to_string());
+}
+
+#[test]
+fn real_release_004_granule_matches_the_notebook_way() {
+    let Some(path) = util::shared_file("real/processed_ATL08_20200821122613_08730802_004_01.h5")
+    else {
+        return;
+    };
+    let work = Workdir::new();
+    let granules = work.join("granules");
+    std::fs::create_dir_all(&granules).unwrap();
+    std::fs::copy(&path, granules.join(path.file_name().unwrap())).unwrap();
+    let variables = [
+        "land_segments/canopy/h_canopy",
+        "land_segments/canopy/canopy_h_metrics",
+        "land_segments/terrain/subset_te_flag",
+        "land_segments/segment_landcover",
+        "land_segments/canopy/canopy_rh_conf",
+        "signal_photons/ph_h",
+        "signal_photons/classed_pc_flag",
+        // Release 005 and later only: nulls here, with a warning.
+        "land_segments/canopy/h_canopy_20m",
+    ];
+    let region =
+        r#"{"type":"Polygon","coordinates":[[[-180,27],[180,27],[180,60],[-180,60],[-180,27]]]}"#;
+    let (_, report, rows) = Case {
+        granules: &granules,
+        region,
+        variables: &variables,
+        extra: "",
+        python: vec![],
+    }
+    .run();
+    assert_eq!(rows, 35);
+    assert_eq!(report.rows_written, 35);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("h_canopy_20m is missing")),
+        "{:?}",
+        report.warnings
+    );
+}
+
+#[test]
+fn real_release_006_clip_without_attributes_uses_the_catalog_fill() {
+    let Some(path) = util::shared_file("real/ATL08_release006_clip_gt1r.h5") else {
+        return;
+    };
+    let work = Workdir::new();
+    let granules = work.join("granules");
+    std::fs::create_dir_all(&granules).unwrap();
+    std::fs::copy(&path, granules.join(path.file_name().unwrap())).unwrap();
+    let variables = [
+        "land_segments/canopy/h_canopy",
+        "land_segments/canopy/canopy_h_metrics",
+        "signal_photons/ph_h",
+        "signal_photons/classed_pc_flag",
+    ];
+    let fills = r#"{"land_segments/canopy/h_canopy": 3.4028234663852886e+38, "land_segments/canopy/canopy_h_metrics": 3.4028234663852886e+38, "signal_photons/ph_h": 3.4028234663852886e+38}"#;
+    let region = r#"{"type":"Polygon","coordinates":[[[-180,-89],[180,-89],[180,89],[-180,89],[-180,-89]]]}"#;
+    let (work, _, rows) = Case {
+        granules: &granules,
+        region,
+        variables: &variables,
+        extra: "",
+        python: vec!["--fills".into(), fills.into()],
+    }
+    .run();
+    assert_eq!(rows, 9);
+    // classed_pc_flag 0 (noise) is a value, not fill: the HDF5 fill property is never used.
+    let zeros = util::python_script(
+        "query.py",
+        &[
+            work.join("out").to_str().unwrap(),
+            "select count(*) from (select unnest(classed_pc_flag) as c from t) where c = 0",
+        ],
+    );
+    let nulls = util::python_script(
+        "query.py",
+        &[
+            work.join("out").to_str().unwrap(),
+            "select count(*) from (select unnest(classed_pc_flag) as c from t) where c is null",
+        ],
+    );
+    assert_eq!(nulls.trim(), "0");
+    assert!(zeros.trim().parse::<u64>().unwrap() > 0, "{zeros}");
+}

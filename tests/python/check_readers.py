@@ -1,0 +1,103 @@
+"""Opens an icesat2 dataset with geopandas, DuckDB and pyarrow.dataset and
+checks the columns and types of PRODUCT.md. Prints the row count.
+
+usage: check_readers.py DATASET VARIABLE_COLUMN=TYPE ... [--partitions year,month]
+"""
+
+import glob
+import json
+import sys
+
+import duckdb
+import geopandas as gpd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+DERIVED = [
+    ("granule", pa.string()),
+    ("beam", pa.string()),
+    ("beam_strength", pa.string()),
+    ("spot", pa.uint8()),
+    ("rgt", pa.uint16()),
+    ("cycle", pa.uint8()),
+    ("region", pa.uint8()),
+    ("segment_index", pa.uint32()),
+    ("time", pa.timestamp("us", tz="UTC")),
+    ("latitude", pa.float64()),
+    ("longitude", pa.float64()),
+]
+
+TYPES = {
+    "float32": pa.float32(),
+    "float64": pa.float64(),
+    "int8": pa.int8(),
+    "int16": pa.int16(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+}
+
+
+def parse_type(text):
+    if text.startswith("list<"):
+        return pa.list_(pa.field("item", parse_type(text[5:-1])))
+    if text.startswith("fixed"):
+        inner, width = text[6:-1].split(",")
+        return pa.list_(pa.field("item", parse_type(inner)), int(width))
+    return TYPES[text]
+
+
+def main():
+    dataset = sys.argv[1]
+    partitions = []
+    expected_variables = []
+    for arg in sys.argv[2:]:
+        if arg.startswith("--partitions="):
+            partitions = [p for p in arg.split("=", 1)[1].split(",") if p]
+        else:
+            name, kind = arg.split("=", 1)
+            expected_variables.append((name, parse_type(kind)))
+    files = sorted(glob.glob(f"{dataset}/**/*.parquet", recursive=True))
+    if not files:
+        sys.exit("no parquet files")
+    for path in files:
+        if any(part.startswith(("_", ".")) for part in path[len(dataset):].split("/") if part):
+            sys.exit(f"hidden file visible to readers: {path}")
+    expected = [(n, t) for n, t in DERIVED if n not in partitions] + expected_variables
+    for path in files:
+        schema = pq.read_schema(path)
+        names = schema.names
+        want = [n for n, _ in expected] + ["geometry", "bbox"]
+        if names != want:
+            sys.exit(f"{path}: columns {names}, expected {want}")
+        for name, kind in expected:
+            if schema.field(name).type != kind:
+                sys.exit(f"{path}: {name} is {schema.field(name).type}, expected {kind}")
+        if schema.field("geometry").type != pa.binary():
+            sys.exit(f"{path}: geometry is {schema.field('geometry').type}")
+        geo = json.loads(pq.ParquetFile(path).metadata.metadata[b"geo"])
+        column = geo["columns"]["geometry"]
+        if geo["version"] != "1.1.0" or column["encoding"] != "WKB" or column["geometry_types"] != ["Point"]:
+            sys.exit(f"{path}: geo metadata {geo}")
+        if "covering" not in column or len(column["bbox"]) != 4:
+            sys.exit(f"{path}: no bbox covering: {geo}")
+        frame = gpd.read_parquet(path)
+        if frame.crs is None or frame.crs.to_string() != "OGC:CRS84":
+            sys.exit(f"{path}: crs {frame.crs}")
+        if not (frame.geometry.x == frame["longitude"]).all() or not (frame.geometry.y == frame["latitude"]).all():
+            sys.exit(f"{path}: geometry differs from longitude/latitude")
+        compression = pq.ParquetFile(path).metadata.row_group(0).column(0).compression
+        if compression != "ZSTD":
+            sys.exit(f"{path}: compression {compression}")
+    table = ds.dataset(dataset, format="parquet", partitioning="hive").to_table()
+    for name in partitions:
+        if name not in table.column_names:
+            sys.exit(f"partition column {name} not visible through hive partitioning")
+    count = duckdb.sql(f"select count(*) from read_parquet('{dataset}/**/*.parquet', hive_partitioning = true)").fetchall()[0][0]
+    if count != table.num_rows:
+        sys.exit(f"duckdb sees {count} rows, pyarrow {table.num_rows}")
+    print(table.num_rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+//! The integration tests: one binary, themed modules, shared helpers in `util`.
+
+mod it;
