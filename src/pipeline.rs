@@ -211,10 +211,9 @@ fn process(
     let file = ReaderFile::open(Arc::new(storage))?;
     let meta = granule::granule_meta(&file, name)?;
     if let (Some(window), Some(start), Some(end)) = (plan.request.time_window, meta.start, meta.end)
+        && !window.meets(start, end)
     {
-        if !window.meets(start, end) {
-            return Ok(Outcome::Skipped("outside the time window".to_string()));
-        }
+        return Ok(Outcome::Skipped("outside the time window".to_string()));
     }
     let extracted = granule::extract(&file, name, meta, &plan.request)?;
     let files = sink::write_granule(

@@ -435,13 +435,13 @@ impl BeamReader<'_> {
             )));
         }
         let info = self.source.dataset(&path)?;
-        if let Some(n_rows) = n_rows {
-            if info.n_rows() != n_rows || info.shape.len() != 1 {
-                return Err(GranuleError::Invalid(format!(
-                    "{}/land_segments/{name} has shape {:?}; latitude has {n_rows} rows",
-                    self.beam.name, info.shape
-                )));
-            }
+        if let Some(n_rows) = n_rows
+            && (info.n_rows() != n_rows || info.shape.len() != 1)
+        {
+            return Err(GranuleError::Invalid(format!(
+                "{}/land_segments/{name} has shape {:?}; latitude has {n_rows} rows",
+                self.beam.name, info.shape
+            )));
         }
         Ok(info)
     }

@@ -436,13 +436,13 @@ fn skip_reason(
     window: Option<TimeWindow>,
 ) -> Option<String> {
     let name = GranuleName::parse(&granule.name)?;
-    if let Some(release) = release {
-        if name.release != release {
-            return Some(format!(
-                "release {} (the manifest asks for {release})",
-                name.release
-            ));
-        }
+    if let Some(release) = release
+        && name.release != release
+    {
+        return Some(format!(
+            "release {} (the manifest asks for {release})",
+            name.release
+        ));
     }
     if let Some(window) = window {
         // A granule spans about 510 s; its name gives the start.
@@ -507,10 +507,10 @@ fn parse_instant(text: &str, is_end: bool) -> Result<DateTime<Utc>, String> {
 
 /// A manifest path: `~/` expands to the home folder; relative paths resolve against `base`.
 pub fn resolve(base: &Path, path: &str) -> PathBuf {
-    if let Some(rest) = path.strip_prefix("~/") {
-        if let Some(home) = std::env::var_os("HOME") {
-            return PathBuf::from(home).join(rest);
-        }
+    if let Some(rest) = path.strip_prefix("~/")
+        && let Some(home) = std::env::var_os("HOME")
+    {
+        return PathBuf::from(home).join(rest);
     }
     let path = Path::new(path);
     if path.is_absolute() {
