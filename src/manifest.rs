@@ -207,14 +207,21 @@ pub struct LocalSpec {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CmrSpec {
+    /// CMR provider; default NSIDC_CPRD.
     pub provider: Option<String>,
+    /// Collection concept id; default: short_name ATL08, version = release, provider.
     pub collection: Option<String>,
+    /// `rgt` (the notebook's track search, default) or `spatial` (CMR polygon search).
     pub tracks: Option<String>,
+    /// `https` (default; works anywhere) or `s3` (AWS us-west-2 only).
     pub access: Option<String>,
+    /// File holding an Earthdata Login token; else EARTHDATA_TOKEN, else ~/.netrc.
     pub token_file: Option<String>,
+    /// Overrides, for mirrors and tests.
     pub cmr_url: Option<String>,
     pub credentials_url: Option<String>,
     pub s3_endpoint: Option<String>,
+    pub edl_url: Option<String>,
 }
 
 /// `output:`.

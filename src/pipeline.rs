@@ -3,15 +3,12 @@
 //! the run goes on.
 
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::catalog::Location;
 use crate::granule::reader::ReaderFile;
 use crate::granule::{self, GranuleError};
 use crate::plan::{Plan, PlannedGranule, Shard};
@@ -45,18 +42,17 @@ pub fn run(
     plan: &Plan,
     options: &RunOptions,
     plan_seconds: f64,
-) -> anyhow::Result<(RunReport, std::path::PathBuf)> {
+) -> anyhow::Result<(RunReport, String)> {
     let started = Utc::now();
     let clock = Instant::now();
     if options.fresh {
-        remove_dataset(&plan.output)?;
+        plan.output
+            .remove_dataset()
+            .map_err(|err| anyhow::anyhow!("--fresh: {err}"))?;
     }
-    std::fs::create_dir_all(&plan.output).map_err(|err| {
-        anyhow::anyhow!(
-            "output.path: {}: cannot create: {err}",
-            plan.output.display()
-        )
-    })?;
+    plan.output
+        .prepare()
+        .map_err(|err| anyhow::anyhow!("output.path: {err}"))?;
 
     let mut skipped_granules: Vec<GranuleNote> = Vec::new();
     let mut to_read: Vec<&PlannedGranule> = Vec::new();
@@ -190,7 +186,7 @@ fn process_guarded(plan: &Plan, granule: &PlannedGranule, settings: &WriterSetti
 #[derive(Debug, thiserror::Error)]
 enum GranuleFailure {
     #[error("cannot open: {0}")]
-    Open(std::io::Error),
+    Open(#[from] store::StoreError),
     #[error(transparent)]
     Decode(#[from] GranuleError),
     #[error("writing output: {0}")]
@@ -204,11 +200,8 @@ fn process(
 ) -> Result<Outcome, GranuleFailure> {
     let clock = Instant::now();
     let name = &planned.granule.name;
-    let storage = match &planned.granule.location {
-        Location::Local(path) => store::open_local(path).map_err(GranuleFailure::Open)?,
-    };
-    let counters = storage.counters();
-    let file = ReaderFile::open(Arc::new(storage))?;
+    let (storage, counters) = store::open(&planned.granule, &plan.access)?;
+    let file = ReaderFile::open(storage)?;
     let meta = granule::granule_meta(&file, name)?;
     if let (Some(window), Some(start), Some(end)) = (plan.request.time_window, meta.start, meta.end)
         && !window.meets(start, end)
@@ -233,30 +226,4 @@ fn process(
         files: files.iter().map(FileRecord::from).collect(),
     };
     Ok(Outcome::Done(detail, extracted.warnings))
-}
-
-/// Removes what a run writes under `output`: hive partition folders,
-/// top-level part files and run reports. Nothing else is touched.
-fn remove_dataset(output: &Path) -> anyhow::Result<()> {
-    let Ok(entries) = std::fs::read_dir(output) else {
-        return Ok(());
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let path = entry.path();
-        let ours = name == report::RUNS_FOLDER
-            || (path.is_dir() && name.contains('='))
-            || (name.starts_with("part-") && name.ends_with(".parquet"));
-        if !ours {
-            continue;
-        }
-        let result = if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        result
-            .map_err(|err| anyhow::anyhow!("--fresh: cannot remove {}: {err}", path.display()))?;
-    }
-    Ok(())
 }

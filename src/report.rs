@@ -1,13 +1,11 @@
 //! The run report (`_runs/<run id>.json`): what was planned, done, skipped
 //! and failed, with counters and timings; and the run's exit status.
 
-use std::path::{Path, PathBuf};
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::granule::BeamCount;
-use crate::sink::{SinkError, WrittenFile, write_atomically};
+use crate::sink::{Output, SinkError, WrittenFile};
 
 /// The folder under the output that holds run reports.
 pub const RUNS_FOLDER: &str = "_runs";
@@ -112,15 +110,13 @@ impl RunReport {
         }
     }
 
-    /// Writes the report to `<output>/_runs/<run id>.json`; returns the path.
-    pub fn write(&self, output: &Path) -> Result<PathBuf, SinkError> {
-        let path = output
-            .join(RUNS_FOLDER)
-            .join(format!("{}.json", self.run_id));
+    /// Writes the report to `<output>/_runs/<run id>.json`; returns where.
+    pub fn write(&self, output: &Output) -> Result<String, SinkError> {
+        let relative = format!("{RUNS_FOLDER}/{}.json", self.run_id);
         let text =
             serde_json::to_vec_pretty(self).map_err(|err| SinkError::Encode(err.to_string()))?;
-        write_atomically(&path, &text)?;
-        Ok(path)
+        output.put(&relative, text)?;
+        Ok(format!("{output}/{relative}"))
     }
 }
 

@@ -1,5 +1,7 @@
-//! Where granules come from: a local folder or a list of URLs (CMR later).
+//! Where granules come from: a local folder, a list of URLs, or NASA CMR.
 //! Produces `GranuleRef`s; reading their bytes is `store`'s business.
+
+pub mod cmr;
 
 use std::path::{Path, PathBuf};
 
@@ -9,18 +11,58 @@ pub struct GranuleRef {
     /// File name as stored (with `.h5` and any `processed_` prefix).
     pub name: String,
     pub location: Location,
+    /// Size in bytes, when the catalog says.
+    pub size: Option<u64>,
 }
 
 /// Where a granule's bytes live.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Location {
     Local(PathBuf),
+    S3 { bucket: String, key: String },
+    Https(url::Url),
 }
 
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Location::Local(path) => write!(f, "{}", path.display()),
+            Location::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+            Location::Https(url) => write!(f, "{}", crate::store::https::redact(url)),
+        }
+    }
+}
+
+impl Location {
+    /// Parses `s3://bucket/key`, `https://...` or `http://...`.
+    pub fn parse_url(text: &str) -> Option<Location> {
+        if let Some(rest) = text.strip_prefix("s3://") {
+            let (bucket, key) = rest.split_once('/')?;
+            if bucket.is_empty() || key.is_empty() {
+                return None;
+            }
+            return Some(Location::S3 {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            });
+        }
+        let url = url::Url::parse(text).ok()?;
+        matches!(url.scheme(), "https" | "http").then_some(Location::Https(url))
+    }
+
+    /// The file name at the end of the location.
+    pub fn file_name(&self) -> String {
+        match self {
+            Location::Local(path) => path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            Location::S3 { key, .. } => key.rsplit('/').next().unwrap_or_default().to_string(),
+            Location::Https(url) => url
+                .path_segments()
+                .and_then(|mut segments| segments.next_back())
+                .unwrap_or_default()
+                .to_string(),
         }
     }
 }
@@ -57,6 +99,7 @@ pub fn list_local(folder: &Path) -> Result<(Vec<GranuleRef>, Vec<String>), Catal
         granules.push(GranuleRef {
             name,
             location: Location::Local(path),
+            size: None,
         });
     }
     Ok((granules, warnings))
@@ -95,5 +138,6 @@ pub fn local_ref(path: PathBuf) -> GranuleRef {
     GranuleRef {
         name,
         location: Location::Local(path),
+        size: None,
     }
 }

@@ -25,6 +25,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
                     crate::catalog::Location::Local(path) => {
                         std::fs::metadata(path).map(|m| m.len()).ok()
                     }
+                    _ => planned.granule.size,
                 };
                 serde_json::json!({
                     "granule": planned.granule.name,
@@ -36,7 +37,12 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             .collect();
         let document = serde_json::json!({
             "name": plan.name,
-            "output": plan.output.display().to_string(),
+            "source": plan.source_kind,
+            "track_buffer_deg": plan.track_buffer_deg,
+            "effective_buffer_deg": crate::plan::tracks::effective_buffer(&plan.request.region, plan.track_buffer_deg),
+            "tracks": plan.tracks.rgts,
+            "regions": plan.tracks.regions,
+            "output": plan.output.to_string(),
             "granules": granules,
             "warnings": plan.warnings,
         });
@@ -51,7 +57,14 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         for planned in &plan.granules {
             match &planned.skip {
                 Some(reason) => println!("  skip  {}  ({reason})", planned.granule.name),
-                None => println!("  read  {}", planned.granule.name),
+                None => match planned.granule.size {
+                    Some(size) => println!(
+                        "  read  {}  ({:.1} MB)",
+                        planned.granule.name,
+                        size as f64 / 1e6
+                    ),
+                    None => println!("  read  {}", planned.granule.name),
+                },
             }
         }
         for warning in &plan.warnings {

@@ -41,9 +41,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         tally.skipped,
         tally.failed.len(),
         report.rows_written,
-        plan.output.display(),
+        plan.output,
         report.timings.total_s,
-        report_path.display()
+        report_path
     );
     for failure in &tally.failed {
         eprintln!("failed: {}: {}", failure.granule, failure.reason);

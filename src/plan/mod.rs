@@ -3,13 +3,16 @@
 //! manifest can get wrong is found here, before any granule is read or any
 //! output is created.
 
+pub mod tracks;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::catalog::{self, GranuleRef};
+use crate::catalog::cmr::{self, Cmr, Collection, Filter, Search};
+use crate::catalog::{self, GranuleRef, Location};
 use crate::granule::columns::{DERIVED_COLUMNS, GEOMETRY_COLUMN};
 use crate::granule::{
     BEAMS, BeamSelection, GranuleName, OutputVariable, Request, TimeWindow, output_schema,
@@ -17,7 +20,17 @@ use crate::granule::{
 };
 use crate::manifest::{BeamsSpec, Manifest, ManifestError};
 use crate::region::Region;
-use crate::sink::PartitionKey;
+use crate::sink::{Output, PartitionKey};
+use crate::store::Access;
+use crate::store::auth::EarthdataAuth;
+use crate::store::https::{EDL_HOST, NasaClient, authority};
+use crate::store::s3::{NsidcCredentials, S3Access};
+use tracks::{TrackLines, TrackSelection};
+
+/// NSIDC's endpoint for temporary S3 credentials.
+pub const CREDENTIALS_URL: &str = "https://data.nsidc.earthdatacloud.nasa.gov/s3credentials";
+/// The default CMR provider of ATL08.
+pub const PROVIDER: &str = "NSIDC_CPRD";
 
 /// The default buffer for ground-track selection, degrees (the notebook's).
 pub const DEFAULT_TRACK_BUFFER_DEG: f64 = 0.3;
@@ -54,7 +67,13 @@ pub struct Plan {
     pub request: Request,
     pub release: Option<String>,
     pub track_buffer_deg: f64,
-    pub output: PathBuf,
+    /// RGTs crossing the buffered region and the granule regions it touches.
+    pub tracks: TrackSelection,
+    /// How the granule list was made (`local`, `urls`, `cmr rgt`, `cmr spatial`).
+    pub source_kind: String,
+    /// Clients for remote granules.
+    pub access: Arc<Access>,
+    pub output: Output,
     pub partition_by: Vec<PartitionKey>,
     pub granules: Vec<PlannedGranule>,
     /// Notes from planning (duplicate names, ...), copied into the run report.
@@ -175,15 +194,17 @@ impl Plan {
                 format!("{track_buffer_deg} is not a buffer between 0 and 10 degrees"),
             ));
         }
-        if let Some(orbits) = &spec.orbits {
-            let path = resolve(&base, orbits);
-            if !path.is_file() {
-                return Err(field_error(
-                    "region.orbits",
-                    format!("{}: no such file", path.display()),
-                ));
+        let track_lines = match &spec.orbits {
+            Some(orbits) => {
+                let path = resolve(&base, orbits);
+                TrackLines::File(
+                    tracks::load_orbits(&path)
+                        .map_err(|message| field_error("region.orbits", message))?,
+                )
             }
-        }
+            None => TrackLines::Model,
+        };
+        let tracks = tracks::select(&region, track_buffer_deg, &track_lines);
 
         // Partitioning first: its columns are reserved names.
         let mut partition_by = Vec::new();
@@ -312,19 +333,23 @@ impl Plan {
             .path
             .clone()
             .unwrap_or_else(|| format!("out/{name}"));
-        if output_text.contains("://") {
+        let output = if output_text.starts_with("s3://") {
+            Output::s3(&output_text).map_err(|message| field_error("output.path", message))?
+        } else if output_text.contains("://") {
             return Err(field_error(
                 "output.path",
-                format!("'{output_text}': only local folders are supported so far"),
+                format!("'{output_text}': give a folder or an s3:// prefix"),
             ));
-        }
-        let output = resolve(&base, &output_text);
-        if output.exists() && !output.is_dir() {
-            return Err(field_error(
-                "output.path",
-                format!("{} exists and is not a folder", output.display()),
-            ));
-        }
+        } else {
+            let folder = resolve(&base, &output_text);
+            if folder.exists() && !folder.is_dir() {
+                return Err(field_error(
+                    "output.path",
+                    format!("{} exists and is not a folder", folder.display()),
+                ));
+            }
+            Output::Local(folder)
+        };
 
         // Source.
         let source = &manifest.source;
@@ -343,7 +368,8 @@ impl Plan {
             ));
         }
         let mut warnings = Vec::new();
-        let granule_refs = if let Some(local) = &source.local {
+        let mut access = Access::default();
+        let (granule_refs, source_kind, prune_by_track) = if let Some(local) = &source.local {
             let folder = resolve(&base, &local.path);
             if !folder.is_dir() {
                 return Err(field_error(
@@ -354,43 +380,185 @@ impl Plan {
             let (refs, notes) = catalog::list_local(&folder)
                 .map_err(|err| field_error("source.local.path", err.to_string()))?;
             warnings.extend(notes);
-            refs
+            (refs, "local".to_string(), true)
         } else if let Some(urls) = &source.urls {
             let mut refs = Vec::with_capacity(urls.len());
             for (index, url) in urls.iter().enumerate() {
                 let field = format!("source.urls[{index}]");
-                let path = match url.split_once("://") {
-                    Some(("file", rest)) => PathBuf::from(rest),
-                    Some((scheme, _)) => {
-                        return Err(field_error(
+                let location = match url.split_once("://") {
+                    Some(("file", rest)) => Location::Local(PathBuf::from(rest)),
+                    Some(_) => Location::parse_url(url).ok_or_else(|| {
+                        field_error(
                             &field,
-                            format!(
-                                "'{url}': {scheme}:// URLs are not supported yet; use file:// or a local path"
-                            ),
-                        ));
-                    }
-                    None => resolve(&base, url),
+                            format!("'{url}' is not a file://, s3:// or https:// URL of a granule"),
+                        )
+                    })?,
+                    None => Location::Local(resolve(&base, url)),
                 };
-                if !path.is_file() {
+                if let Location::Local(path) = &location
+                    && !path.is_file()
+                {
                     return Err(field_error(
                         &field,
                         format!("{}: no such file", path.display()),
                     ));
                 }
-                refs.push(catalog::local_ref(path));
+                refs.push(GranuleRef {
+                    name: location.file_name(),
+                    location,
+                    size: None,
+                });
             }
-            refs
+            if refs
+                .iter()
+                .any(|r| !matches!(r.location, Location::Local(_)))
+            {
+                let auth = EarthdataAuth::resolve(None, EDL_HOST)
+                    .map_err(|message| field_error("source.urls", message))?;
+                let client = NasaClient::new(auth, None)
+                    .map_err(|err| field_error("source.urls", err.to_string()))?;
+                let credentials_url = url::Url::parse(CREDENTIALS_URL)
+                    .map_err(|err| field_error("source.urls", err.to_string()))?;
+                access.s3 = Some(S3Access::new(
+                    Arc::new(NsidcCredentials::new(client.clone(), credentials_url)),
+                    None,
+                ));
+                access.https = Some(client);
+            }
+            (refs, "urls".to_string(), true)
+        } else if let Some(spec) = &source.cmr {
+            let field = |name: &str| format!("source.cmr.{name}");
+            let parse_url = |name: &str, text: &str| {
+                url::Url::parse(text).map_err(|err| {
+                    field_error(&field(name), format!("'{text}' is not a URL: {err}"))
+                })
+            };
+            let by_track = match spec.tracks.as_deref().unwrap_or("rgt") {
+                "rgt" => true,
+                "spatial" => false,
+                other => {
+                    return Err(field_error(
+                        &field("tracks"),
+                        format!("'{other}' is not rgt or spatial"),
+                    ));
+                }
+            };
+            let use_s3 = match spec.access.as_deref().unwrap_or("https") {
+                "s3" => true,
+                "https" => false,
+                other => {
+                    return Err(field_error(
+                        &field("access"),
+                        format!("'{other}' is not s3 or https"),
+                    ));
+                }
+            };
+            let edl_url = spec
+                .edl_url
+                .as_deref()
+                .map(|text| parse_url("edl_url", text))
+                .transpose()?;
+            let edl_host = edl_url
+                .as_ref()
+                .map(authority)
+                .unwrap_or_else(|| EDL_HOST.to_string());
+            let token_file = spec.token_file.as_deref().map(|file| resolve(&base, file));
+            let auth = EarthdataAuth::resolve(token_file.as_deref(), &edl_host)
+                .map_err(|message| field_error(&field("token_file"), message))?;
+            if auth.is_anonymous() {
+                return Err(field_error(
+                    "source.cmr",
+                    format!(
+                        "no Earthdata Login credentials: set source.cmr.token_file or EARTHDATA_TOKEN, or add {edl_host} to ~/.netrc"
+                    ),
+                ));
+            }
+            let client = NasaClient::new(auth, edl_url.as_ref())
+                .map_err(|err| field_error("source.cmr", err.to_string()))?;
+            let cmr_url = parse_url("cmr_url", spec.cmr_url.as_deref().unwrap_or(cmr::CMR_URL))?;
+            let provider = spec
+                .provider
+                .clone()
+                .unwrap_or_else(|| PROVIDER.to_string());
+            let collection = match &spec.collection {
+                Some(id) => Collection::ConceptId(id.clone()),
+                None => Collection::ShortName {
+                    short_name: "ATL08".into(),
+                    version: release.clone(),
+                    provider,
+                },
+            };
+            let filter = if by_track {
+                Filter::Names(cmr::track_patterns("ATL08", &tracks.rgts, &tracks.regions))
+            } else {
+                Filter::Polygons(region.polygons().map(cmr_polygon).collect())
+            };
+            let temporal = time_window.map(|window| {
+                (
+                    DateTime::from_timestamp_micros(window.start_us)
+                        .unwrap_or(DateTime::<Utc>::MIN_UTC),
+                    DateTime::from_timestamp_micros(window.end_us)
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
+                )
+            });
+            let search = Search {
+                collection,
+                temporal,
+                filter,
+            };
+            let found = if matches!(&search.filter, Filter::Names(patterns) if patterns.is_empty())
+            {
+                Vec::new()
+            } else {
+                let cmr = Cmr::new(client.clone(), cmr_url);
+                crate::store::runtime()
+                    .block_on(cmr.granules(&search))
+                    .map_err(|err| field_error("source.cmr", err.to_string()))?
+            };
+            let mut refs = Vec::with_capacity(found.len());
+            for granule in &found {
+                match granule.to_ref(use_s3) {
+                    Some(granule_ref) => refs.push(granule_ref),
+                    None => warnings.push(format!(
+                        "{}: CMR lists no {} link; left out",
+                        granule.name,
+                        if use_s3 { "s3://" } else { "https://" }
+                    )),
+                }
+            }
+            if use_s3 {
+                let credentials_url = parse_url(
+                    "credentials_url",
+                    spec.credentials_url.as_deref().unwrap_or(CREDENTIALS_URL),
+                )?;
+                let credentials = NsidcCredentials::new(client.clone(), credentials_url);
+                access.s3 = Some(S3Access::new(
+                    Arc::new(credentials),
+                    spec.s3_endpoint.clone(),
+                ));
+            }
+            access.https = Some(client);
+            (
+                refs,
+                format!("cmr {}", if by_track { "rgt" } else { "spatial" }),
+                by_track,
+            )
         } else {
             return Err(field_error(
-                "source.cmr",
-                "searching NASA CMR is not supported yet; download the granules and use `source.local`".into(),
+                "source",
+                "give exactly one of `local`, `urls`, `cmr`".into(),
             ));
         };
 
         let granules = granule_refs
             .into_iter()
             .map(|granule| {
-                let skip = skip_reason(&granule, release.as_deref(), time_window);
+                let skip = skip_reason(
+                    &granule,
+                    release.as_deref(),
+                    time_window,
+                    prune_by_track.then_some(&tracks),
+                );
                 PlannedGranule { granule, skip }
             })
             .collect();
@@ -414,6 +582,9 @@ impl Plan {
             request,
             release,
             track_buffer_deg,
+            tracks,
+            source_kind,
+            access: Arc::new(access),
             output,
             partition_by,
             granules,
@@ -429,13 +600,29 @@ impl Plan {
     }
 }
 
-/// Why a granule is skipped by its name alone, if it is.
+/// A CMR polygon: the outer ring, counter-clockwise, closed, `lon,lat,...`.
+fn cmr_polygon(polygon: &geo::Polygon<f64>) -> String {
+    use geo::Winding;
+    let mut ring = polygon.exterior().clone();
+    ring.make_ccw_winding();
+    ring.coords()
+        .map(|c| format!("{},{}", c.x, c.y))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Why a granule is skipped by its name alone, if it is: release, time
+/// window, and (for track searches and local files) its RGT and granule region.
 fn skip_reason(
     granule: &GranuleRef,
     release: Option<&str>,
     window: Option<TimeWindow>,
+    tracks: Option<&TrackSelection>,
 ) -> Option<String> {
     let name = GranuleName::parse(&granule.name)?;
+    if let Some(reason) = tracks.and_then(|tracks| tracks.excludes(name.rgt, name.region)) {
+        return Some(reason);
+    }
     if let Some(release) = release
         && name.release != release
     {

@@ -4,9 +4,10 @@
 
 mod commit;
 mod encode;
+mod output;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
@@ -15,6 +16,7 @@ use chrono::{DateTime, Datelike};
 
 pub use commit::{is_hidden, write_atomically};
 pub use encode::{WriterSettings, encode_geoparquet};
+pub use output::Output;
 
 /// Why writing failed.
 #[derive(Debug, thiserror::Error)]
@@ -200,7 +202,7 @@ pub struct WrittenFile {
 /// Writes one granule's rows into the dataset at `root`: one file per
 /// partition, named after the granule so a rerun replaces rather than duplicates.
 pub fn write_granule(
-    root: &Path,
+    output: &Output,
     granule: &str,
     batch: &RecordBatch,
     partition_by: &[PartitionKey],
@@ -213,13 +215,17 @@ pub fn write_granule(
     let stem = granule.strip_suffix(".h5").unwrap_or(granule);
     let mut written = Vec::new();
     for (folder, part) in split_partitions(batch, partition_by, &schema)? {
-        let relative = folder.join(format!("part-{stem}.parquet"));
+        let relative = folder
+            .join(format!("part-{stem}.parquet"))
+            .to_string_lossy()
+            .into_owned();
         let bytes = encode_geoparquet(&schema, std::slice::from_ref(&part), settings)?;
-        write_atomically(&root.join(&relative), &bytes)?;
+        let n_bytes = bytes.len() as u64;
+        output.put(&relative, bytes)?;
         written.push(WrittenFile {
-            path: relative.to_string_lossy().into_owned(),
+            path: relative,
             rows: part.num_rows() as u64,
-            bytes: bytes.len() as u64,
+            bytes: n_bytes,
         });
     }
     Ok(written)

@@ -1,11 +1,126 @@
-//! Bytes of granules: local files read by ranges (no whole-file read), with
-//! request and byte counters for the run report.
+//! Bytes of granules: local files read by ranges (no whole-file read), S3
+//! objects through object_store with NSIDC's temporary credentials, HTTPS
+//! URLs with Earthdata Login; request and byte counters for the run report.
+
+pub mod auth;
+pub mod https;
+pub mod remote;
+pub mod s3;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use hdf5_reader::{FileStorage, Storage, StorageBuffer};
+
+use crate::catalog::{GranuleRef, Location};
+
+/// Why bytes could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{url}: {message}")]
+    Http { url: String, message: String },
+    /// A failure worth retrying (connection reset, truncated body).
+    #[error("{url}: {message}")]
+    Transient { url: String, message: String },
+    #[error("{url}: refused ({status}): check the Earthdata token or .netrc login")]
+    Unauthorized { url: String, status: u16 },
+    #[error("{url}: not found")]
+    NotFound { url: String },
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+}
+
+impl StoreError {
+    pub fn object(label: &str, err: object_store::Error) -> StoreError {
+        match err {
+            object_store::Error::NotFound { .. } => StoreError::NotFound {
+                url: label.to_string(),
+            },
+            other => StoreError::Http {
+                url: label.to_string(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+/// The process's tokio runtime for network I/O (two worker threads; CPU
+/// work stays on rayon).
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("icesat2-io")
+            .enable_all()
+            .build()
+            .unwrap_or_else(|err| panic!("cannot start the I/O runtime: {err}"))
+    })
+}
+
+/// What remote granules are read with.
+#[derive(Debug, Default)]
+pub struct Access {
+    pub https: Option<https::NasaClient>,
+    pub s3: Option<s3::S3Access>,
+}
+
+/// Opens a granule's bytes for `hdf5-reader`, with counters.
+pub fn open(
+    granule: &GranuleRef,
+    access: &Access,
+) -> Result<(Arc<dyn Storage>, Arc<Counters>), StoreError> {
+    match &granule.location {
+        Location::Local(path) => {
+            let storage = open_local(path).map_err(|err| StoreError::Io {
+                path: path.display().to_string(),
+                message: err.to_string(),
+            })?;
+            let counters = storage.counters();
+            Ok((Arc::new(storage), counters))
+        }
+        Location::S3 { bucket, key } => {
+            let s3 = access.s3.as_ref().ok_or_else(|| StoreError::Http {
+                url: granule.location.to_string(),
+                message: "no S3 access configured".into(),
+            })?;
+            let source = remote::ObjectSource {
+                store: s3.store(bucket)?,
+                path: object_store::path::Path::from(key.as_str()),
+                label: granule.location.to_string(),
+            };
+            open_remote(Arc::new(source), granule.size)
+        }
+        Location::Https(url) => {
+            let client = access.https.clone().ok_or_else(|| StoreError::Http {
+                url: granule.location.to_string(),
+                message: "no HTTPS access configured".into(),
+            })?;
+            open_remote(
+                Arc::new(remote::HttpsSource {
+                    client,
+                    url: url.clone(),
+                }),
+                granule.size,
+            )
+        }
+    }
+}
+
+fn open_remote(
+    source: Arc<dyn remote::RangeSource>,
+    size: Option<u64>,
+) -> Result<(Arc<dyn Storage>, Arc<Counters>), StoreError> {
+    let runtime = runtime();
+    let len = match size {
+        Some(size) => size,
+        None => runtime.block_on(source.size())?,
+    };
+    let storage = remote::RemoteStorage::new(source, len, runtime.handle().clone());
+    let counters = storage.counters();
+    Ok((Arc::new(storage), counters))
+}
 
 /// Requests and bytes served by one storage.
 #[derive(Debug, Default)]

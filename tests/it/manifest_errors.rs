@@ -338,13 +338,43 @@ fn bad_release() {
 }
 
 #[test]
-fn cmr_source_is_not_available_yet() {
+fn cmr_tracks_mode_unknown() {
     check(
         &with(
             "  local: { path: granules }",
-            "  cmr: { provider: NSIDC_CPRD }",
+            "  cmr: { tracks: sideways, token_file: t }",
         ),
-        "source.cmr: searching NASA CMR is not supported yet",
+        "source.cmr.tracks: 'sideways' is not rgt or spatial",
+    );
+}
+
+#[test]
+fn cmr_access_unknown() {
+    check(
+        &with("  local: { path: granules }", "  cmr: { access: ftp }"),
+        "source.cmr.access: 'ftp' is not s3 or https",
+    );
+}
+
+#[test]
+fn cmr_token_file_missing() {
+    check(
+        &with(
+            "  local: { path: granules }",
+            "  cmr: { token_file: no-such-token }",
+        ),
+        "source.cmr.token_file:",
+    );
+}
+
+#[test]
+fn orbits_file_missing() {
+    check(
+        &with(
+            "  bbox: [147.0, -44.0, 148.0, -43.0]",
+            "  bbox: [147.0, -44.0, 148.0, -43.0]\n  orbits: none.json",
+        ),
+        "region.orbits:",
     );
 }
 

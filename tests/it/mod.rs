@@ -3,7 +3,12 @@ mod util;
 mod cli;
 mod manifest_errors;
 #[cfg(feature = "hdf5")]
+mod nasa;
+#[cfg(feature = "hdf5")]
 mod oracle;
 mod orbit;
 #[cfg(feature = "hdf5")]
 mod pipeline;
+#[cfg(feature = "hdf5")]
+mod servers;
+mod tracks;

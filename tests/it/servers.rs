@@ -1,0 +1,597 @@
+//! NASA-shaped servers on loopback: a real S3 protocol server (s3s + s3s-fs)
+//! whose keys come from an s3credentials endpoint and expire, and one HTTP
+//! server with CMR's granule search (UMM JSON, name patterns, temporal,
+//! search-after paging, token check, injected 5xx and 429), the
+//! s3credentials endpoint, HTTPS data with range requests and bearer tokens,
+//! and an Earthdata Login stand-in for the `.netrc` redirect flow.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+/// Start a tokio runtime on its own thread for servers that outlive a test's body.
+fn server_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+/// S3 keys handed out by the credentials endpoint, valid until their expiry.
+#[derive(Clone, Default)]
+pub struct KeyRing {
+    keys: Arc<Mutex<HashMap<String, (String, Instant)>>>,
+}
+
+impl KeyRing {
+    pub fn issue(&self, ttl: Duration) -> (String, String) {
+        let n = self.keys.lock().unwrap().len();
+        let access = format!("AKIATEST{n:08}");
+        let secret = format!("secret-{n}-{}", std::process::id());
+        self.keys
+            .lock()
+            .unwrap()
+            .insert(access.clone(), (secret.clone(), Instant::now() + ttl));
+        (access, secret)
+    }
+
+    /// Every secret handed out so far.
+    pub fn secrets(&self) -> Vec<String> {
+        self.keys
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|(k, (s, _))| [k.clone(), s.clone()])
+            .collect()
+    }
+}
+
+struct ExpiringAuth {
+    ring: KeyRing,
+    delay: Duration,
+    requests: Arc<AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl s3s::auth::S3Auth for ExpiringAuth {
+    async fn get_secret_key(&self, access_key: &str) -> s3s::S3Result<s3s::auth::SecretKey> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let keys = self.ring.keys.lock().unwrap();
+        match keys.get(access_key) {
+            Some((secret, expiry)) if Instant::now() < *expiry => Ok(secret.as_str().into()),
+            Some(_) => Err(s3s::s3_error!(ExpiredToken, "the credentials expired")),
+            None => Err(s3s::s3_error!(InvalidAccessKeyId)),
+        }
+    }
+}
+
+/// A running S3 server over a folder (one subfolder per bucket).
+pub struct S3Server {
+    pub endpoint: String,
+    pub requests: Arc<AtomicU64>,
+}
+
+impl S3Server {
+    pub fn start(root: &Path, ring: KeyRing, delay: Duration) -> S3Server {
+        let requests = Arc::new(AtomicU64::new(0));
+        let fs = s3s_fs::FileSystem::new(root).unwrap();
+        let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+        builder.set_auth(ExpiringAuth {
+            ring,
+            delay,
+            requests: requests.clone(),
+        });
+        let service = builder.build();
+        let listener = server_runtime()
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let address = listener.local_addr().unwrap();
+        server_runtime().spawn(async move {
+            let http =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    continue;
+                };
+                let connection = http
+                    .serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone())
+                    .into_owned();
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+        });
+        S3Server {
+            endpoint: format!("http://{address}"),
+            requests,
+        }
+    }
+}
+
+/// One granule the CMR server knows.
+#[derive(Clone)]
+pub struct Listed {
+    pub name: String,
+    pub bucket: String,
+    pub key: String,
+    pub file: PathBuf,
+    pub size: u64,
+    /// [west, south, east, north] of its segments, for spatial searches.
+    pub bbox: [f64; 4],
+}
+
+/// Behaviour knobs of the NASA server.
+#[derive(Clone)]
+pub struct NasaConfig {
+    pub token: String,
+    pub netrc_login: Option<(String, String)>,
+    pub credentials_ttl: Duration,
+    /// Largest page served, whatever the client asks for (forces paging).
+    pub max_page: usize,
+    /// Search requests numbered here (from 1) fail with 503.
+    pub fail_searches: Vec<u64>,
+    /// Search requests numbered here get 429 with Retry-After: 1.
+    pub throttle_searches: Vec<u64>,
+}
+
+impl Default for NasaConfig {
+    fn default() -> Self {
+        NasaConfig {
+            token: "test-token".into(),
+            netrc_login: None,
+            credentials_ttl: Duration::from_secs(3600),
+            max_page: 3,
+            fail_searches: vec![],
+            throttle_searches: vec![],
+        }
+    }
+}
+
+/// Counters of what the server saw.
+#[derive(Default)]
+pub struct Seen {
+    pub searches: AtomicU64,
+    pub credentials: AtomicU64,
+    pub data: AtomicU64,
+    pub edl_logins: AtomicU64,
+    /// Authorization headers that reached the data route carrying the netrc password.
+    pub password_leaks: AtomicU64,
+}
+
+struct NasaState {
+    config: NasaConfig,
+    granules: Vec<Listed>,
+    ring: KeyRing,
+    seen: Arc<Seen>,
+    base: Mutex<String>,
+    edl: Mutex<String>,
+    sessions: Mutex<Vec<String>>,
+}
+
+/// A running NASA-shaped server.
+pub struct NasaServer {
+    pub url: String,
+    pub edl_url: String,
+    pub seen: Arc<Seen>,
+}
+
+impl NasaServer {
+    pub fn start(config: NasaConfig, granules: Vec<Listed>, ring: KeyRing) -> NasaServer {
+        let seen = Arc::new(Seen::default());
+        let state = Arc::new(NasaState {
+            config,
+            granules,
+            ring,
+            seen: seen.clone(),
+            base: Mutex::new(String::new()),
+            edl: Mutex::new(String::new()),
+            sessions: Mutex::new(vec![]),
+        });
+        let app = Router::new()
+            .route("/search/granules.umm_json", get(search).post(search_form))
+            .route("/s3credentials", get(credentials))
+            .route("/data/{*path}", get(data))
+            .route("/login", get(login_return))
+            .with_state(state.clone());
+        let edl = Router::new()
+            .route("/oauth/authorize", get(edl_authorize))
+            .with_state(state.clone());
+        let (address, edl_address) = server_runtime().block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let edl_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address: SocketAddr = listener.local_addr().unwrap();
+            let edl_address: SocketAddr = edl_listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            tokio::spawn(async move { axum::serve(edl_listener, edl).await.unwrap() });
+            (address, edl_address)
+        });
+        *state.base.lock().unwrap() = format!("http://{address}");
+        *state.edl.lock().unwrap() = format!("http://{edl_address}");
+        NasaServer {
+            url: format!("http://{address}"),
+            edl_url: format!("http://{edl_address}"),
+            seen,
+        }
+    }
+}
+
+fn bearer_ok(state: &NasaState, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {}", state.config.token))
+}
+
+fn errors(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "errors": [message] }).to_string(),
+    )
+        .into_response()
+}
+
+/// `*` and `?` glob match.
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    match (pattern.first(), text.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            glob(&pattern[1..], text) || (!text.is_empty() && glob(pattern, &text[1..]))
+        }
+        (Some(b'?'), Some(_)) => glob(&pattern[1..], &text[1..]),
+        (Some(p), Some(t)) if p == t => glob(&pattern[1..], &text[1..]),
+        _ => false,
+    }
+}
+
+async fn search_form(
+    State(state): State<Arc<NasaState>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    run_search(&state, &headers, params)
+}
+
+async fn search(
+    State(state): State<Arc<NasaState>>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    run_search(&state, &headers, params)
+}
+
+fn run_search(state: &NasaState, headers: &HeaderMap, params: Vec<(String, String)>) -> Response {
+    let number = state.seen.searches.fetch_add(1, Ordering::Relaxed) + 1;
+    if state.config.fail_searches.contains(&number) {
+        return errors(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "CMR is down for maintenance",
+        );
+    }
+    if state.config.throttle_searches.contains(&number) {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "1")],
+            "slow down",
+        )
+            .into_response();
+    }
+    // Public collections need no token, but a token that is sent must be valid.
+    if headers.contains_key(header::AUTHORIZATION) && !bearer_ok(state, headers) {
+        return errors(StatusCode::UNAUTHORIZED, "Token does not exist");
+    }
+    let get = |key: &str| {
+        params
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>()
+    };
+    let concept = get("collection_concept_id");
+    let short_name = get("short_name");
+    if concept.first().map(String::as_str) != Some("C2613553260-NSIDC_CPRD")
+        && short_name.first().map(String::as_str) != Some("ATL08")
+    {
+        return errors(StatusCode::BAD_REQUEST, "Collection must be given");
+    }
+    let patterns = get("readable_granule_name[]");
+    if patterns.len() > 5 && patterns.iter().any(|p| p.starts_with('*')) {
+        return errors(
+            StatusCode::BAD_REQUEST,
+            "at most 5 leading wildcard patterns",
+        );
+    }
+    let temporal = get("temporal").first().cloned();
+    let polygons = get("polygon[]");
+    let page_size: usize = get("page_size")
+        .first()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+        .min(state.config.max_page);
+    let after = headers
+        .get("CMR-Search-After")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.trim_matches(|c| c == '[' || c == ']' || c == '"')
+                .to_string()
+        });
+    let mut matching: Vec<&Listed> = state
+        .granules
+        .iter()
+        .filter(|g| {
+            patterns.is_empty()
+                || patterns
+                    .iter()
+                    .any(|p| glob(p.as_bytes(), g.name.as_bytes()))
+        })
+        .filter(|g| {
+            let Some(temporal) = &temporal else {
+                return true;
+            };
+            let (start, end) = temporal.split_once(',').unwrap();
+            let name = icesat2::granule::GranuleName::parse(&g.name).unwrap();
+            let start = chrono::DateTime::parse_from_rfc3339(start).unwrap();
+            let end = chrono::DateTime::parse_from_rfc3339(end).unwrap();
+            name.start <= end && name.start + chrono::Duration::seconds(600) >= start
+        })
+        .filter(|g| {
+            polygons.is_empty()
+                || polygons.iter().any(|polygon| {
+                    let numbers: Vec<f64> =
+                        polygon.split(',').map(|n| n.parse().unwrap()).collect();
+                    let (lons, lats): (Vec<f64>, Vec<f64>) =
+                        numbers.chunks(2).map(|p| (p[0], p[1])).unzip();
+                    let [w, s, e, n] = g.bbox;
+                    lons.iter().cloned().fold(f64::MAX, f64::min) <= e
+                        && lons.iter().cloned().fold(f64::MIN, f64::max) >= w
+                        && lats.iter().cloned().fold(f64::MAX, f64::min) <= n
+                        && lats.iter().cloned().fold(f64::MIN, f64::max) >= s
+                })
+        })
+        .collect();
+    matching.sort_by(|a, b| a.name.cmp(&b.name));
+    let start = match &after {
+        Some(after) => matching
+            .iter()
+            .position(|g| &g.name > after)
+            .unwrap_or(matching.len()),
+        None => 0,
+    };
+    let page: Vec<&Listed> = matching
+        .iter()
+        .skip(start)
+        .take(page_size)
+        .copied()
+        .collect();
+    let base = state.base.lock().unwrap().clone();
+    let items: Vec<serde_json::Value> = page
+        .iter()
+        .map(|g| {
+            serde_json::json!({ "meta": { "concept-id": format!("G-{}", g.name) }, "umm": {
+                "GranuleUR": g.name,
+                "RelatedUrls": [
+                    { "URL": format!("{base}/data/{}/{}", g.bucket, g.key), "Type": "GET DATA" },
+                    { "URL": format!("s3://{}/{}", g.bucket, g.key), "Type": "GET DATA VIA DIRECT ACCESS" },
+                    { "URL": format!("s3://{}/{}.iso.xml", g.bucket, g.key.trim_end_matches(".h5")), "Type": "GET DATA VIA DIRECT ACCESS" },
+                    { "URL": format!("{base}/data/{}/{}.dmrpp", g.bucket, g.key), "Type": "EXTENDED METADATA" }
+                ],
+                "DataGranule": { "ArchiveAndDistributionInformation": [ { "Name": g.name, "SizeInBytes": g.size } ] }
+            }})
+        })
+        .collect();
+    let body = serde_json::json!({ "hits": matching.len(), "took": 1, "items": items }).to_string();
+    let mut response = (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/vnd.nasa.cmr.umm_results+json",
+        )],
+        body,
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert("CMR-Hits", matching.len().to_string().parse().unwrap());
+    if let Some(last) = page.last()
+        && start + page.len() < matching.len()
+    {
+        response.headers_mut().insert(
+            "CMR-Search-After",
+            format!("[\"{}\"]", last.name).parse().unwrap(),
+        );
+    }
+    response
+}
+
+async fn credentials(State(state): State<Arc<NasaState>>, headers: HeaderMap) -> Response {
+    if !bearer_ok(&state, &headers) && !session_ok(&state, &headers) {
+        return edl_redirect(&state, "/s3credentials");
+    }
+    state.seen.credentials.fetch_add(1, Ordering::Relaxed);
+    let (access, secret) = state.ring.issue(state.config.credentials_ttl);
+    let expiration =
+        chrono::Utc::now() + chrono::Duration::from_std(state.config.credentials_ttl).unwrap();
+    let body = serde_json::json!({
+        "accessKeyId": access,
+        "secretAccessKey": secret,
+        "sessionToken": format!("session-{access}"),
+        "expiration": expiration.format("%Y-%m-%d %H:%M:%S+00:00").to_string(),
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn session_ok(state: &NasaState, headers: &HeaderMap) -> bool {
+    let cookies = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let sessions = state.sessions.lock().unwrap();
+    sessions
+        .iter()
+        .any(|session| cookies.contains(&format!("session={session}")))
+}
+
+fn edl_redirect(state: &NasaState, path: &str) -> Response {
+    if state.config.netrc_login.is_none() {
+        return errors(StatusCode::UNAUTHORIZED, "no token");
+    }
+    let edl = state.edl.lock().unwrap().clone();
+    let back = format!("{}{path}", state.base.lock().unwrap());
+    let location = format!(
+        "{edl}/oauth/authorize?redirect={}",
+        url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+    );
+    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+}
+
+/// EDL: checks Basic auth, sends the browser back to the data host's /login with a code.
+async fn edl_authorize(
+    State(state): State<Arc<NasaState>>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let Some((login, password)) = &state.config.netrc_login else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let expected = format!("Basic {}", base64_encode(&format!("{login}:{password}")));
+    if headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        != Some(expected.as_str())
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Basic realm=\"Earthdata Login\"")],
+        )
+            .into_response();
+    }
+    state.seen.edl_logins.fetch_add(1, Ordering::Relaxed);
+    let back = params.get("redirect").cloned().unwrap_or_default();
+    let base = state.base.lock().unwrap().clone();
+    let location = format!(
+        "{base}/login?code=granted&back={}",
+        url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+    );
+    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+}
+
+/// The data host's login return: sets a session cookie, sends the client to where it was going.
+async fn login_return(
+    State(state): State<Arc<NasaState>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    if params.get("code").map(String::as_str) != Some("granted") {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let session = format!("s{}", state.sessions.lock().unwrap().len());
+    state.sessions.lock().unwrap().push(session.clone());
+    let back = params.get("back").cloned().unwrap_or_default();
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, back),
+            (header::SET_COOKIE, format!("session={session}; Path=/")),
+        ],
+    )
+        .into_response()
+}
+
+fn base64_encode(text: &str) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+async fn data(
+    State(state): State<Arc<NasaState>>,
+    headers: HeaderMap,
+    axum::extract::Path(path): axum::extract::Path<String>,
+) -> Response {
+    state.seen.data.fetch_add(1, Ordering::Relaxed);
+    if let Some((_, password)) = &state.config.netrc_login {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if authorization.starts_with("Basic") || authorization.contains(password.as_str()) {
+            state.seen.password_leaks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    if !bearer_ok(&state, &headers) && !session_ok(&state, &headers) {
+        return edl_redirect(&state, &format!("/data/{path}"));
+    }
+    let Some(granule) = state
+        .granules
+        .iter()
+        .find(|g| format!("{}/{}", g.bucket, g.key) == path)
+    else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let bytes = std::fs::read(&granule.file).unwrap();
+    let total = bytes.len();
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+        .and_then(|v| {
+            let (a, b) = v.split_once('-')?;
+            let a: usize = a.parse().ok()?;
+            let b: usize = if b.is_empty() {
+                total - 1
+            } else {
+                b.parse().ok()?
+            };
+            Some((a, b.min(total - 1)))
+        });
+    match range {
+        Some((a, b)) if a <= b => (
+            StatusCode::PARTIAL_CONTENT,
+            [(header::CONTENT_RANGE, format!("bytes {a}-{b}/{total}"))],
+            bytes[a..=b].to_vec(),
+        )
+            .into_response(),
+        _ => (StatusCode::OK, bytes).into_response(),
+    }
+}
