@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod orbit;
 pub mod pipeline;
 pub mod plan;
+pub mod query;
 pub mod region;
 pub mod report;
 pub mod sink;

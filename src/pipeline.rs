@@ -95,9 +95,14 @@ pub fn run(
                 let outcome = process_guarded(plan, granule, &options.settings);
                 let position = done_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 let line = match &outcome {
-                    Outcome::Done(detail, _) => {
-                        format!("{}: {} rows", granule.granule.name, detail.rows)
-                    }
+                    Outcome::Done(detail, _) => format!(
+                        "{}: {} rows, {} requests, {:.1} MB fetched, {:.1} MB decoded",
+                        granule.granule.name,
+                        detail.rows,
+                        detail.requests,
+                        detail.bytes_read as f64 / 1e6,
+                        detail.bytes_decoded as f64 / 1e6
+                    ),
                     Outcome::Skipped(reason) => {
                         format!("{}: skipped ({reason})", granule.granule.name)
                     }
@@ -153,6 +158,7 @@ pub fn run(
         rows_written: details.iter().map(|detail| detail.rows).sum(),
         bytes_read: details.iter().map(|detail| detail.bytes_read).sum(),
         requests: details.iter().map(|detail| detail.requests).sum(),
+        bytes_decoded: details.iter().map(|detail| detail.bytes_decoded).sum(),
         granules: tally,
         warnings,
         timings: Timings {
@@ -200,8 +206,9 @@ fn process(
 ) -> Result<Outcome, GranuleFailure> {
     let clock = Instant::now();
     let name = &planned.granule.name;
-    let (storage, counters) = store::open(&planned.granule, &plan.access)?;
-    let file = ReaderFile::open(storage)?;
+    let opened = store::open(&planned.granule, &plan.access)?;
+    let counters = opened.counters.clone();
+    let file = ReaderFile::open_with_prefetch(opened.storage, opened.prefetch)?;
     let meta = granule::granule_meta(&file, name)?;
     if let (Some(window), Some(start), Some(end)) = (plan.request.time_window, meta.start, meta.end)
         && !window.meets(start, end)
@@ -221,6 +228,14 @@ fn process(
         rows: extracted.batch.num_rows() as u64,
         bytes_read: counters.bytes(),
         requests: counters.requests(),
+        bytes_decoded: file.decoded_bytes(),
+        refetched_bytes: counters
+            .refetched
+            .load(std::sync::atomic::Ordering::Relaxed),
+        unplanned_reads: counters
+            .unplanned
+            .load(std::sync::atomic::Ordering::Relaxed),
+        metadata_bytes: counters.metadata.load(std::sync::atomic::Ordering::Relaxed),
         seconds: clock.elapsed().as_secs_f64(),
         beams: extracted.beams.iter().map(BeamCountRecord::from).collect(),
         files: files.iter().map(FileRecord::from).collect(),

@@ -24,6 +24,7 @@ pub struct RunReport {
     pub rows_written: u64,
     pub bytes_read: u64,
     pub requests: u64,
+    pub bytes_decoded: u64,
     pub warnings: Vec<String>,
     pub timings: Timings,
     /// Granules left out without being read, with the reason.
@@ -59,6 +60,14 @@ pub struct GranuleDetail {
     pub rows: u64,
     pub bytes_read: u64,
     pub requests: u64,
+    /// Decompressed bytes of the chunks read.
+    pub bytes_decoded: u64,
+    /// Bytes fetched twice by planned reads (zero unless something is wrong).
+    pub refetched_bytes: u64,
+    /// Chunk-sized reads the read planner did not announce.
+    pub unplanned_reads: u64,
+    /// Bytes fetched for the metadata walk (remote granules).
+    pub metadata_bytes: u64,
     pub seconds: f64,
     pub beams: Vec<BeamCountRecord>,
     pub files: Vec<FileRecord>,

@@ -3,6 +3,7 @@
 
 mod inspect;
 mod plan;
+mod query;
 mod run;
 mod synth;
 
@@ -27,6 +28,8 @@ enum Command {
     Run(run::RunArgs),
     /// The granules a manifest selects, without reading any.
     Plan(plan::PlanArgs),
+    /// SQL over a dataset (table `segments`), read-only.
+    Query(query::QueryArgs),
     /// Write realistic synthetic ATL08 granules (needs the `hdf5` feature).
     Synth(synth::SynthArgs),
     /// Beams, groups, variables, shapes, types and fill values of one granule.
@@ -63,6 +66,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Plan(args) => plan::run(args),
+        Command::Query(args) => query::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Inspect(args) => inspect::run(args),
     };

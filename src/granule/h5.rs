@@ -265,6 +265,14 @@ impl DatasetInfo {
     }
 }
 
+/// Rows of a dataset a later read will need: `runs` of the first dimension,
+/// or every row when `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedRead {
+    pub path: String,
+    pub runs: Option<Vec<Range<u64>>>,
+}
+
 /// The read interface of one open HDF5 file. Paths are absolute
 /// (`/gt1l/land_segments/latitude`).
 pub trait Hdf5Source: Send + Sync {
@@ -281,6 +289,13 @@ pub trait Hdf5Source: Send + Sync {
     fn read_strings(&self, path: &str) -> Result<Vec<String>, GranuleError>;
     /// A text attribute (scalar or first element of a 1-element array); `None` when absent.
     fn attr_text(&self, path: &str, name: &str) -> Result<Option<String>, GranuleError>;
+
+    /// Announces reads to come, so an implementation over remote bytes can
+    /// fetch them together. Missing datasets are ignored here (the reads
+    /// report them). The default does nothing.
+    fn prepare(&self, _reads: &[PlannedRead]) -> Result<(), GranuleError> {
+        Ok(())
+    }
 
     /// Every row of a numeric dataset.
     fn read_all(&self, path: &str) -> Result<Values, GranuleError> {

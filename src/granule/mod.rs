@@ -26,9 +26,10 @@ use arrow::array::{
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::SchemaRef;
 use chrono::{DateTime, NaiveDateTime, Utc};
+use rayon::prelude::*;
 
 pub use columns::{OutputVariable, output_schema};
-pub use h5::{DatasetInfo, Dtype, Hdf5Source, Node, Values};
+pub use h5::{DatasetInfo, Dtype, Hdf5Source, Node, PlannedRead, Values};
 pub use name::GranuleName;
 
 use crate::region::Region;
@@ -335,9 +336,8 @@ pub fn extract(
     meta: GranuleMeta,
     request: &Request,
 ) -> Result<Extracted, GranuleError> {
-    let mut batches = Vec::new();
     let mut counts = Vec::new();
-    let mut warnings = Vec::new();
+    let mut beams_read = Vec::new();
     for beam in beams(source, &meta)? {
         if !request.beams.keeps(&beam) {
             continue;
@@ -352,25 +352,109 @@ pub fn extract(
             });
             continue;
         }
-        let (batch, n_segments) = BeamReader {
-            source,
-            request,
-            meta: &meta,
-            beam: &beam,
-            land,
-            file_name,
+        beams_read.push(BeamReader::new(
+            source, request, &meta, beam, land, file_name,
+        ));
+    }
+    let wants_photons = request
+        .variables
+        .iter()
+        .any(|v| v.spec.level == Level::Photon);
+
+    // Each step declares the rows it will read (so remote bytes arrive in
+    // one concurrent round of requests), then reads them for every beam.
+    let positions: Vec<PlannedRead> = beams_read
+        .iter()
+        .flat_map(|b| [b.planned("latitude", None), b.planned("longitude", None)])
+        .collect();
+    source.prepare(&positions)?;
+    beams_read.par_iter_mut().try_for_each(|b| b.locate())?;
+
+    let mut timing: Vec<PlannedRead> = Vec::new();
+    for b in &beams_read {
+        if b.is_empty() {
+            continue;
         }
-        .read(&mut warnings)?;
+        timing.push(b.planned("delta_time", Some(b.selection.runs())));
+        if request.night_only {
+            timing.push(b.planned("night_flag", Some(b.selection.runs())));
+        }
+    }
+    source.prepare(&timing)?;
+    beams_read.par_iter_mut().try_for_each(|b| b.cut())?;
+
+    let mut values: Vec<PlannedRead> = Vec::new();
+    for b in &beams_read {
+        if b.is_empty() {
+            continue;
+        }
+        let runs = b.selection.runs();
+        for variable in request
+            .variables
+            .iter()
+            .filter(|v| v.spec.level == Level::Segment)
+        {
+            values.push(PlannedRead {
+                path: b.path(variable.spec.path),
+                runs: Some(runs.clone()),
+            });
+        }
+        if wants_photons {
+            for name in ["segment_id_beg", "segment_id_end", "ph_ndx_beg", "n_seg_ph"] {
+                values.push(b.planned(name, Some(runs.clone())));
+            }
+        }
+    }
+    source.prepare(&values)?;
+
+    if wants_photons {
+        beams_read
+            .par_iter_mut()
+            .try_for_each(|b| b.locate_photons())?;
+        let mut photons: Vec<PlannedRead> = Vec::new();
+        for b in &beams_read {
+            if let Some(candidates) = &b.photon_candidates {
+                photons.push(PlannedRead {
+                    path: b.path("signal_photons/ph_segment_id"),
+                    runs: Some(candidates.check.clone()),
+                });
+                for variable in request
+                    .variables
+                    .iter()
+                    .filter(|v| v.spec.level == Level::Photon)
+                {
+                    photons.push(PlannedRead {
+                        path: b.path(variable.spec.path),
+                        runs: Some(candidates.runs.clone()),
+                    });
+                }
+            }
+        }
+        source.prepare(&photons)?;
+        beams_read
+            .par_iter_mut()
+            .try_for_each(|b| b.confirm_photons())?;
+    }
+
+    let built: Vec<(RecordBatch, u64, Vec<String>)> = beams_read
+        .par_iter()
+        .map(|b| b.build())
+        .collect::<Result<_, _>>()?;
+    let mut batches = Vec::new();
+    let mut warnings = Vec::new();
+    for (b, (batch, n_segments, notes)) in beams_read.iter().zip(built) {
         counts.push(BeamCount {
-            beam: beam.name.into(),
-            strength: beam.strength.as_str().into(),
+            beam: b.beam.name.into(),
+            strength: b.beam.strength.as_str().into(),
             segments: n_segments,
             kept: batch.num_rows() as u64,
         });
+        warnings.extend(notes);
         if batch.num_rows() > 0 {
             batches.push(batch);
         }
     }
+    counts.sort_by_key(|count| BEAMS.iter().position(|beam| *beam == count.beam));
     let batch = arrow::compute::concat_batches(&request.schema, &batches)
         .map_err(|err| GranuleError::Invalid(format!("joining beams: {err}")))?;
     Ok(Extracted {
@@ -382,6 +466,7 @@ pub fn extract(
 }
 
 /// Kept rows of a beam, ascending.
+#[derive(Default)]
 struct Selection {
     rows: Vec<u32>,
 }
@@ -411,18 +496,78 @@ fn retain_by<T: Copy>(values: &mut Vec<T>, keep: &[bool]) {
     });
 }
 
+/// Photon rows located through `ph_ndx_beg`/`n_seg_ph`, to be confirmed.
+struct PhotonCandidates {
+    /// Each kept segment's photon rows.
+    ranges: Vec<Range<u64>>,
+    /// The rows to read (merged ranges).
+    runs: Vec<Range<u64>>,
+    /// `runs` widened by one photon each side, to check the neighbours.
+    check: Vec<Range<u64>>,
+    segment_first: Vec<f64>,
+    segment_last: Vec<f64>,
+    n_photons: u64,
+}
+
+/// One beam through the steps of `extract`.
 struct BeamReader<'a> {
     source: &'a dyn Hdf5Source,
     request: &'a Request,
     meta: &'a GranuleMeta,
-    beam: &'a BeamInfo,
+    beam: BeamInfo,
     land: String,
     file_name: &'a str,
+    n_segments: u64,
+    selection: Selection,
+    latitude: Vec<f64>,
+    longitude: Vec<f64>,
+    time: Vec<Option<i64>>,
+    photon_candidates: Option<PhotonCandidates>,
+    photons: Option<PhotonRuns>,
+    warnings: Vec<String>,
 }
 
-impl BeamReader<'_> {
+impl<'a> BeamReader<'a> {
+    fn new(
+        source: &'a dyn Hdf5Source,
+        request: &'a Request,
+        meta: &'a GranuleMeta,
+        beam: BeamInfo,
+        land: String,
+        file_name: &'a str,
+    ) -> Self {
+        BeamReader {
+            source,
+            request,
+            meta,
+            beam,
+            land,
+            file_name,
+            n_segments: 0,
+            selection: Selection::default(),
+            latitude: Vec::new(),
+            longitude: Vec::new(),
+            time: Vec::new(),
+            photon_candidates: None,
+            photons: None,
+            warnings: Vec::new(),
+        }
+    }
+
     fn path(&self, relative: &str) -> String {
         format!("/{}/{relative}", self.beam.name)
+    }
+
+    /// A read of `land_segments/<name>` for `runs` (all rows when `None`).
+    fn planned(&self, name: &str, runs: Option<Vec<Range<u64>>>) -> PlannedRead {
+        PlannedRead {
+            path: format!("{}/{name}", self.land),
+            runs,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.selection.rows.is_empty()
     }
 
     /// A segment-level dataset that must exist, with its row count checked.
@@ -456,8 +601,8 @@ impl BeamReader<'_> {
         })
     }
 
-    /// The batch of kept rows, and the number of segments in the beam.
-    fn read(&self, warnings: &mut Vec<String>) -> Result<(RecordBatch, u64), GranuleError> {
+    /// Reads latitude/longitude and keeps the segments inside the region.
+    fn locate(&mut self) -> Result<(), GranuleError> {
         let latitude_info = self.required("latitude", None)?;
         let n_segments = latitude_info.n_rows();
         if latitude_info.shape.len() != 1 {
@@ -471,80 +616,216 @@ impl BeamReader<'_> {
         let latitude = self.read_f64("latitude", &whole)?;
         let longitude = self.read_f64("longitude", &whole)?;
         let region = &self.request.region;
-        let mut selection = Selection {
-            rows: (0..n_segments as u32)
-                .filter(|&row| region.contains(longitude[row as usize], latitude[row as usize]))
-                .collect(),
-        };
-        let mut latitude: Vec<f64> = selection
-            .rows
-            .iter()
-            .map(|&row| latitude[row as usize])
+        let rows: Vec<u32> = (0..n_segments as u32)
+            .filter(|&row| region.contains(longitude[row as usize], latitude[row as usize]))
             .collect();
-        let mut longitude: Vec<f64> = selection
-            .rows
-            .iter()
-            .map(|&row| longitude[row as usize])
-            .collect();
+        self.latitude = rows.iter().map(|&row| latitude[row as usize]).collect();
+        self.longitude = rows.iter().map(|&row| longitude[row as usize]).collect();
+        self.selection = Selection { rows };
+        self.n_segments = n_segments;
+        Ok(())
+    }
 
-        // Time, cut to the window.
-        let time_info = self.required("delta_time", Some(n_segments))?;
-        let delta_time = self.read_f64("delta_time", &selection.runs())?;
+    /// Reads time for the kept rows and cuts them to the window and filters.
+    fn cut(&mut self) -> Result<(), GranuleError> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let time_info = self.required("delta_time", Some(self.n_segments))?;
+        let delta_time = self.read_f64("delta_time", &self.selection.runs())?;
         let time_fill = fill_of(&time_info, variables::lookup("land_segments/delta_time"))
             .and_then(|fill| fill.get_f64(0));
-        let mut time: Vec<Option<i64>> = delta_time
+        self.time = delta_time
             .iter()
             .map(|&seconds| {
                 (Some(seconds) != time_fill && seconds.is_finite()).then(|| unix_micros(seconds))
             })
             .collect();
         if let Some(window) = self.request.time_window {
-            let keep: Vec<bool> = time
+            let keep: Vec<bool> = self
+                .time
                 .iter()
                 .map(|t| t.is_some_and(|t| window.contains(t)))
                 .collect();
-            self.retain(
-                &mut selection,
-                &mut latitude,
-                &mut longitude,
-                &mut time,
-                &keep,
-            );
+            self.retain(&keep);
         }
-
-        if self.request.night_only && !selection.rows.is_empty() {
-            self.required("night_flag", Some(n_segments))?;
+        if self.request.night_only && !self.is_empty() {
+            self.required("night_flag", Some(self.n_segments))?;
             let night = self
                 .source
-                .read_runs(&format!("{}/night_flag", self.land), &selection.runs())?;
+                .read_runs(&format!("{}/night_flag", self.land), &self.selection.runs())?;
             let keep: Vec<bool> = (0..night.len())
                 .map(|i| night.get_f64(i) == Some(1.0))
                 .collect();
-            self.retain(
-                &mut selection,
-                &mut latitude,
-                &mut longitude,
-                &mut time,
-                &keep,
+            self.retain(&keep);
+        }
+        Ok(())
+    }
+
+    fn retain(&mut self, keep: &[bool]) {
+        retain_by(&mut self.selection.rows, keep);
+        retain_by(&mut self.latitude, keep);
+        retain_by(&mut self.longitude, keep);
+        retain_by(&mut self.time, keep);
+    }
+
+    /// The photons of every kept segment are the rows of signal_photons
+    /// whose `ph_segment_id` lies in [segment_id_beg, segment_id_end]. Here
+    /// they are located through `ph_ndx_beg` (1-based) and `n_seg_ph`; the
+    /// ids are checked in `confirm_photons`.
+    fn locate_photons(&mut self) -> Result<(), GranuleError> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let ids_path = self.path("signal_photons/ph_segment_id");
+        if self.source.node(&ids_path)? != Node::Dataset {
+            self.warnings.push(format!(
+                "{}: {}/signal_photons is missing; photon columns written as nulls",
+                self.file_name, self.beam.name
+            ));
+            return Ok(());
+        }
+        let n_photons = self.source.dataset(&ids_path)?.n_rows();
+        self.required("segment_id_beg", Some(self.n_segments))?;
+        self.required("segment_id_end", Some(self.n_segments))?;
+        let runs = self.selection.runs();
+        let segment_first = self.read_f64("segment_id_beg", &runs)?;
+        let segment_last = self.read_f64("segment_id_end", &runs)?;
+        let index_path = format!("{}/ph_ndx_beg", self.land);
+        let count_path = format!("{}/n_seg_ph", self.land);
+        let mut ranges = Vec::with_capacity(segment_first.len());
+        if self.source.node(&index_path)? == Node::Dataset
+            && self.source.node(&count_path)? == Node::Dataset
+        {
+            let first = self.source.read_runs(&index_path, &runs)?;
+            let count = self.source.read_runs(&count_path, &runs)?;
+            for i in 0..segment_first.len() {
+                let (Some(first), Some(count)) = (first.get_f64(i), count.get_f64(i)) else {
+                    break;
+                };
+                if first < 1.0 || count < 0.0 || first - 1.0 + count > n_photons as f64 {
+                    break;
+                }
+                let start = first as u64 - 1;
+                ranges.push(start..start + count as u64);
+            }
+        }
+        let usable = ranges.len() == segment_first.len()
+            && !ranges.windows(2).any(|pair| pair[1].start < pair[0].end);
+        if !usable {
+            return self.photons_by_search(&segment_first, &segment_last, n_photons);
+        }
+        let runs = merge_runs(ranges.iter().cloned());
+        let check = merge_runs(
+            ranges
+                .iter()
+                .map(|range| range.start.saturating_sub(1)..(range.end + 1).min(n_photons)),
+        );
+        self.photon_candidates = Some(PhotonCandidates {
+            ranges,
+            runs,
+            check,
+            segment_first,
+            segment_last,
+            n_photons,
+        });
+        Ok(())
+    }
+
+    /// Confirms the located photons against `ph_segment_id` (ids inside,
+    /// neighbours outside); when the index does not hold, finds them by
+    /// binary search over the whole, sorted `ph_segment_id`.
+    fn confirm_photons(&mut self) -> Result<(), GranuleError> {
+        let Some(candidates) = self.photon_candidates.take() else {
+            return Ok(());
+        };
+        let n_photons = candidates.n_photons;
+        let ids = self.source.read_runs(
+            &self.path("signal_photons/ph_segment_id"),
+            &candidates.check,
+        )?;
+        let mut position_of = Vec::with_capacity(candidates.check.len());
+        let mut offset = 0u64;
+        for run in &candidates.check {
+            position_of.push((run.clone(), offset));
+            offset += run.end - run.start;
+        }
+        let id_at = |photon: u64| -> Option<f64> {
+            let index = position_of.partition_point(|(run, _)| run.end <= photon);
+            let (run, offset) = position_of.get(index)?;
+            run.contains(&photon)
+                .then(|| ids.get_f64((offset + photon - run.start) as usize))
+                .flatten()
+        };
+        let confirmed = candidates
+            .ranges
+            .iter()
+            .zip(
+                candidates
+                    .segment_first
+                    .iter()
+                    .zip(&candidates.segment_last),
+            )
+            .all(|(range, (&first_id, &last_id))| {
+                let inside = (range.start..range.end)
+                    .all(|photon| id_at(photon).is_some_and(|id| first_id <= id && id <= last_id));
+                let before =
+                    range.start == 0 || id_at(range.start - 1).is_some_and(|id| id < first_id);
+                let after =
+                    range.end >= n_photons || id_at(range.end).is_some_and(|id| id > last_id);
+                inside && before && after
+            });
+        if !confirmed {
+            return self.photons_by_search(
+                &candidates.segment_first,
+                &candidates.segment_last,
+                n_photons,
             );
         }
+        self.photons = Some(PhotonRuns::new(candidates.ranges, n_photons));
+        Ok(())
+    }
 
-        let runs = selection.runs();
-        let n_rows = selection.rows.len();
-        let photon_offsets = if n_rows > 0
-            && self
-                .request
-                .variables
-                .iter()
-                .any(|v| v.spec.level == Level::Photon)
-        {
-            self.photon_ranges(&runs, n_rows, n_segments, warnings)?
+    fn photons_by_search(
+        &mut self,
+        first: &[f64],
+        last: &[f64],
+        n_photons: u64,
+    ) -> Result<(), GranuleError> {
+        let ids = self
+            .source
+            .read_all(&self.path("signal_photons/ph_segment_id"))?;
+        let ids: Vec<f64> = (0..ids.len()).filter_map(|i| ids.get_f64(i)).collect();
+        if !ids.is_sorted() {
+            return Err(GranuleError::Invalid(format!(
+                "{}/signal_photons/ph_segment_id is not sorted",
+                self.beam.name
+            )));
+        }
+        let ranges = first
+            .iter()
+            .zip(last)
+            .map(|(&first, &last)| {
+                ids.partition_point(|&id| id < first) as u64
+                    ..ids.partition_point(|&id| id <= last) as u64
+            })
+            .collect();
+        self.photons = Some(PhotonRuns::new(ranges, n_photons));
+        Ok(())
+    }
+
+    /// The batch of kept rows, the number of segments, and warnings.
+    fn build(&self) -> Result<(RecordBatch, u64, Vec<String>), GranuleError> {
+        let mut warnings = self.warnings.clone();
+        let n_rows = self.selection.rows.len();
+        let runs = self.selection.runs();
+        let latitude = Float64Array::from(self.latitude.clone());
+        let longitude = Float64Array::from(self.longitude.clone());
+        let time = if self.time.len() == n_rows {
+            self.time.clone()
         } else {
-            None
+            vec![None; n_rows]
         };
-
-        let latitude = Float64Array::from(latitude);
-        let longitude = Float64Array::from(longitude);
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(vec![self.file_name; n_rows])),
             Arc::new(StringArray::from(vec![self.beam.name; n_rows])),
@@ -553,41 +834,25 @@ impl BeamReader<'_> {
             Arc::new(UInt16Array::from(vec![self.meta.rgt; n_rows])),
             Arc::new(UInt8Array::from(vec![self.meta.cycle; n_rows])),
             Arc::new(UInt8Array::from(vec![self.meta.region; n_rows])),
-            Arc::new(UInt32Array::from(selection.rows.clone())),
+            Arc::new(UInt32Array::from(self.selection.rows.clone())),
             Arc::new(TimestampMicrosecondArray::from(time).with_timezone("UTC")),
         ];
         let geometry = columns::wkb_points(&longitude, &latitude);
         columns.push(Arc::new(latitude));
         columns.push(Arc::new(longitude));
         for variable in &self.request.variables {
-            columns.push(self.variable_column(
-                variable,
-                &runs,
-                n_rows,
-                n_segments,
-                photon_offsets.as_ref(),
-                warnings,
-            )?);
+            let column = if n_rows == 0 {
+                columns::null_column(variable, 0)
+            } else {
+                self.variable_column(variable, &runs, n_rows, &mut warnings)?
+            };
+            columns.push(column);
         }
         columns.push(geometry);
         let batch = RecordBatch::try_new(self.request.schema.clone(), columns).map_err(|err| {
             GranuleError::Invalid(format!("{}: building rows: {err}", self.beam.name))
         })?;
-        Ok((self.drop_fill(batch)?, n_segments))
-    }
-
-    fn retain(
-        &self,
-        selection: &mut Selection,
-        latitude: &mut Vec<f64>,
-        longitude: &mut Vec<f64>,
-        time: &mut Vec<Option<i64>>,
-        keep: &[bool],
-    ) {
-        retain_by(&mut selection.rows, keep);
-        retain_by(latitude, keep);
-        retain_by(longitude, keep);
-        retain_by(time, keep);
+        Ok((self.drop_fill(batch)?, self.n_segments, warnings))
     }
 
     fn drop_fill(&self, batch: RecordBatch) -> Result<RecordBatch, GranuleError> {
@@ -611,8 +876,6 @@ impl BeamReader<'_> {
         variable: &OutputVariable,
         runs: &[Range<u64>],
         n_rows: usize,
-        n_segments: u64,
-        photon_offsets: Option<&PhotonRuns>,
         warnings: &mut Vec<String>,
     ) -> Result<ArrayRef, GranuleError> {
         let path = self.path(variable.spec.path);
@@ -639,19 +902,20 @@ impl BeamReader<'_> {
         let fill = fill_of(&info, Some(variable.spec));
         match variable.spec.level {
             Level::Segment => {
-                if info.n_rows() != n_segments {
+                if info.n_rows() != self.n_segments {
                     return Err(GranuleError::Invalid(format!(
-                        "{}/{} has {} rows; latitude has {n_segments}",
+                        "{}/{} has {} rows; latitude has {}",
                         self.beam.name,
                         variable.spec.path,
-                        info.n_rows()
+                        info.n_rows(),
+                        self.n_segments
                     )));
                 }
                 let values = self.source.read_runs(&path, runs)?;
                 columns::variable_array(variable, values, fill.as_ref(), n_rows, None)
             }
-            Level::Photon => match photon_offsets {
-                Some(photons) => {
+            Level::Photon => match &self.photons {
+                Some(photons) if photons.offsets.len() == n_rows + 1 => {
                     if info.n_rows() != photons.n_photons {
                         return Err(GranuleError::Invalid(format!(
                             "{}/{} has {} rows; ph_segment_id has {}",
@@ -670,146 +934,22 @@ impl BeamReader<'_> {
                         Some(&photons.offsets),
                     )
                 }
-                None => Ok(columns::null_column(variable, n_rows)),
+                _ => Ok(columns::null_column(variable, n_rows)),
             },
         }
     }
+}
 
-    /// The photons of every kept segment: rows of signal_photons whose
-    /// `ph_segment_id` lies in [segment_id_beg, segment_id_end]. Located by
-    /// `ph_ndx_beg`/`n_seg_ph` and verified against `ph_segment_id` (ids
-    /// inside, neighbours outside); when the index does not hold, found by
-    /// binary search over the whole, sorted `ph_segment_id`.
-    fn photon_ranges(
-        &self,
-        runs: &[Range<u64>],
-        n_rows: usize,
-        n_segments: u64,
-        warnings: &mut Vec<String>,
-    ) -> Result<Option<PhotonRuns>, GranuleError> {
-        let ids_path = self.path("signal_photons/ph_segment_id");
-        if self.source.node(&ids_path)? != Node::Dataset {
-            warnings.push(format!(
-                "{}: {}/signal_photons is missing; photon columns written as nulls",
-                self.file_name, self.beam.name
-            ));
-            return Ok(None);
+/// Ranges joined where they touch or overlap (input sorted by start).
+fn merge_runs(ranges: impl Iterator<Item = Range<u64>>) -> Vec<Range<u64>> {
+    let mut merged: Vec<Range<u64>> = Vec::new();
+    for range in ranges.filter(|range| !range.is_empty()) {
+        match merged.last_mut() {
+            Some(last) if last.end >= range.start => last.end = last.end.max(range.end),
+            _ => merged.push(range),
         }
-        let n_photons = self.source.dataset(&ids_path)?.n_rows();
-        self.required("segment_id_beg", Some(n_segments))?;
-        self.required("segment_id_end", Some(n_segments))?;
-        let beg = self.read_f64("segment_id_beg", runs)?;
-        let end = self.read_f64("segment_id_end", runs)?;
-        let hinted = self.photon_ranges_from_index(runs, &beg, &end, n_photons, &ids_path)?;
-        let ranges = match hinted {
-            Some(ranges) => ranges,
-            None => {
-                let ids = self.source.read_all(&ids_path)?;
-                let ids: Vec<f64> = (0..ids.len()).filter_map(|i| ids.get_f64(i)).collect();
-                if !ids.is_sorted() {
-                    return Err(GranuleError::Invalid(format!(
-                        "{}/signal_photons/ph_segment_id is not sorted",
-                        self.beam.name
-                    )));
-                }
-                beg.iter()
-                    .zip(&end)
-                    .map(|(&first, &last)| {
-                        ids.partition_point(|&id| id < first) as u64
-                            ..ids.partition_point(|&id| id <= last) as u64
-                    })
-                    .collect()
-            }
-        };
-        debug_assert_eq!(ranges.len(), n_rows);
-        let offsets = OffsetBuffer::from_lengths(
-            ranges
-                .iter()
-                .map(|range| (range.end - range.start) as usize),
-        );
-        let mut merged: Vec<Range<u64>> = Vec::new();
-        for range in ranges.into_iter().filter(|range| !range.is_empty()) {
-            match merged.last_mut() {
-                Some(last) if last.end == range.start => last.end = range.end,
-                _ => merged.push(range),
-            }
-        }
-        Ok(Some(PhotonRuns {
-            runs: merged,
-            offsets,
-            n_photons,
-        }))
     }
-
-    /// Photon ranges from `ph_ndx_beg` (1-based) and `n_seg_ph`, if both exist and
-    /// `ph_segment_id` confirms them.
-    fn photon_ranges_from_index(
-        &self,
-        runs: &[Range<u64>],
-        beg: &[f64],
-        end: &[f64],
-        n_photons: u64,
-        ids_path: &str,
-    ) -> Result<Option<Vec<Range<u64>>>, GranuleError> {
-        let index_path = format!("{}/ph_ndx_beg", self.land);
-        let count_path = format!("{}/n_seg_ph", self.land);
-        if self.source.node(&index_path)? != Node::Dataset
-            || self.source.node(&count_path)? != Node::Dataset
-        {
-            return Ok(None);
-        }
-        let first = self.source.read_runs(&index_path, runs)?;
-        let count = self.source.read_runs(&count_path, runs)?;
-        let mut ranges = Vec::with_capacity(beg.len());
-        for i in 0..beg.len() {
-            let (Some(first), Some(count)) = (first.get_f64(i), count.get_f64(i)) else {
-                return Ok(None);
-            };
-            if first < 1.0 || count < 0.0 || first - 1.0 + count > n_photons as f64 {
-                return Ok(None);
-            }
-            let start = first as u64 - 1;
-            ranges.push(start..start + count as u64);
-        }
-        if ranges.windows(2).any(|pair| pair[1].start < pair[0].end) {
-            return Ok(None);
-        }
-        // Verify: read each range with one photon of margin on both sides.
-        let mut check: Vec<Range<u64>> = Vec::new();
-        for range in &ranges {
-            let padded = range.start.saturating_sub(1)..(range.end + 1).min(n_photons);
-            match check.last_mut() {
-                Some(last) if last.end >= padded.start => last.end = last.end.max(padded.end),
-                _ => check.push(padded),
-            }
-        }
-        let ids = self.source.read_runs(ids_path, &check)?;
-        let mut position_of = Vec::with_capacity(check.len());
-        let mut offset = 0u64;
-        for run in &check {
-            position_of.push((run.clone(), offset));
-            offset += run.end - run.start;
-        }
-        let id_at = |photon: u64| -> Option<f64> {
-            let index = position_of.partition_point(|(run, _)| run.end <= photon);
-            let (run, offset) = position_of.get(index)?;
-            (run.contains(&photon))
-                .then(|| ids.get_f64((offset + photon - run.start) as usize))
-                .flatten()
-        };
-        for (range, (&first_id, &last_id)) in ranges.iter().zip(beg.iter().zip(end)) {
-            let inside_ok = (range.start..range.end)
-                .all(|photon| id_at(photon).is_some_and(|id| first_id <= id && id <= last_id));
-            let before_ok =
-                range.start == 0 || id_at(range.start - 1).is_some_and(|id| id < first_id);
-            let after_ok =
-                range.end >= n_photons || id_at(range.end).is_some_and(|id| id > last_id);
-            if !(inside_ok && before_ok && after_ok) {
-                return Ok(None);
-            }
-        }
-        Ok(Some(ranges))
-    }
+    merged
 }
 
 /// Photon rows to read for a beam's kept segments, and each segment's share.
@@ -817,6 +957,21 @@ struct PhotonRuns {
     runs: Vec<Range<u64>>,
     offsets: OffsetBuffer<i32>,
     n_photons: u64,
+}
+
+impl PhotonRuns {
+    fn new(ranges: Vec<Range<u64>>, n_photons: u64) -> PhotonRuns {
+        let offsets = OffsetBuffer::from_lengths(
+            ranges
+                .iter()
+                .map(|range| (range.end - range.start) as usize),
+        );
+        PhotonRuns {
+            runs: merge_runs(ranges.into_iter()),
+            offsets,
+            n_photons,
+        }
+    }
 }
 
 /// The fill marker of a dataset: its `_FillValue` attribute; for a file

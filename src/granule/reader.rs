@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hdf5_reader::{Dataset, Datatype, Hdf5File, OpenOptions, SliceInfo, SliceInfoElem, Storage};
 
 use super::GranuleError;
-use super::h5::{DatasetInfo, Dtype, Hdf5Source, Node, Values};
+use super::h5::{DatasetInfo, Dtype, Hdf5Source, Node, PlannedRead, Values};
 use crate::values_of_dtype;
 
 /// Upper bound for one decoded read: far above any ATL08 dataset (the largest,
@@ -16,38 +17,164 @@ use crate::values_of_dtype;
 /// cannot make us allocate without bound.
 const MAX_READ_BYTES: usize = 2 << 30;
 
+/// Fetches byte ranges ahead of the reads that will need them (remote
+/// storage); later reads of those bytes are then served without waiting.
+pub trait Prefetch: Send + Sync {
+    fn prefetch(&self, ranges: &[Range<u64>]) -> Result<(), GranuleError>;
+}
+
+/// Datasets whose chunk indexes are walked at once while planning reads.
+const PLANNING_THREADS: usize = 32;
+
 /// One open granule read through `hdf5-reader`.
 pub struct ReaderFile {
     file: Hdf5File,
     datasets: Mutex<HashMap<String, Dataset>>,
+    prefetch: Option<Arc<dyn Prefetch>>,
+    /// Decompressed bytes of the chunks planned reads touch.
+    decoded: AtomicU64,
 }
 
 impl ReaderFile {
     /// Opens the HDF5 structure over `storage` (reads the superblock only).
     pub fn open(storage: Arc<dyn Storage>) -> Result<ReaderFile, GranuleError> {
+        ReaderFile::open_with_prefetch(storage, None)
+    }
+
+    /// Opens with a prefetcher that `prepare` hands the planned chunk ranges to.
+    pub fn open_with_prefetch(
+        storage: Arc<dyn Storage>,
+        prefetch: Option<Arc<dyn Prefetch>>,
+    ) -> Result<ReaderFile, GranuleError> {
         let options = OpenOptions::default().with_max_read_bytes(MAX_READ_BYTES);
         let file = Hdf5File::from_storage_with_options(storage, options)
             .map_err(|err| GranuleError::NotHdf5(err.to_string()))?;
         Ok(ReaderFile {
             file,
             datasets: Mutex::new(HashMap::new()),
+            prefetch,
+            decoded: AtomicU64::new(0),
         })
     }
 
+    /// Decompressed bytes of the chunks the planned reads covered.
+    pub fn decoded_bytes(&self) -> u64 {
+        self.decoded.load(Ordering::Relaxed)
+    }
+
     fn open_dataset(&self, path: &str) -> Result<Dataset, GranuleError> {
-        let mut cache = self
-            .datasets
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(dataset) = cache.get(path) {
+        if let Some(dataset) = self.lock_datasets().get(path) {
             return Ok(dataset.clone());
         }
+        // Opened without the lock held: other datasets open meanwhile.
         let dataset = self
             .file
             .dataset(path)
             .map_err(|err| read_error(path, err))?;
-        cache.insert(path.to_string(), dataset.clone());
+        self.lock_datasets()
+            .insert(path.to_string(), dataset.clone());
         Ok(dataset)
+    }
+
+    fn lock_datasets(&self) -> std::sync::MutexGuard<'_, HashMap<String, Dataset>> {
+        self.datasets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The stored byte ranges holding rows `runs` (all rows when `None`) of
+    /// the dataset at `path`, and their decompressed size.
+    fn chunk_ranges(
+        &self,
+        path: &str,
+        runs: Option<&[Range<u64>]>,
+    ) -> Result<(Vec<Range<u64>>, u64), GranuleError> {
+        use hdf5_reader::btree_v1::{BTreeV1Key, collect_btree_v1_leaves_storage};
+        use hdf5_reader::messages::HdfMessage;
+        use hdf5_reader::messages::layout::DataLayout;
+
+        let dataset = self.open_dataset(path)?;
+        let Some(dtype) = dtype_of(dataset.dtype()) else {
+            return Ok((Vec::new(), 0));
+        };
+        let shape = dataset.shape().to_vec();
+        let n_rows = shape.first().copied().unwrap_or(1);
+        let row_bytes = shape.iter().skip(1).product::<u64>() * dtype.size() as u64;
+        let whole = [0..n_rows];
+        let runs = runs.unwrap_or(&whole);
+        let (Some(first), Some(last)) = (runs.first(), runs.last()) else {
+            return Ok((Vec::new(), 0));
+        };
+        let header = self
+            .file
+            .get_or_parse_header(dataset.address())
+            .map_err(|err| read_error(path, err))?;
+        let layout = header.messages.iter().find_map(|message| match message {
+            HdfMessage::DataLayout(message) => Some(message.layout.clone()),
+            _ => None,
+        });
+        match layout {
+            Some(DataLayout::Chunked {
+                address,
+                dims,
+                chunk_indexing: None,
+                ..
+            }) if !dims.is_empty() && dims.len() == shape.len() => {
+                // Version 1 B-tree (superblock 0, as NASA writes ATL08).
+                let rows_per_chunk = u64::from(dims[0]).max(1);
+                let mut first_chunk = vec![first.start / rows_per_chunk];
+                let mut last_chunk = vec![last.end.saturating_sub(1) / rows_per_chunk];
+                for (extent, chunk) in shape.iter().zip(&dims).skip(1) {
+                    first_chunk.push(0);
+                    last_chunk.push(extent.saturating_sub(1) / u64::from(*chunk).max(1));
+                }
+                let superblock = self.file.superblock();
+                let leaves = collect_btree_v1_leaves_storage(
+                    self.file.storage(),
+                    address,
+                    superblock.offset_size,
+                    superblock.length_size,
+                    Some(shape.len() as u32),
+                    &dims,
+                    Some((&first_chunk, &last_chunk)),
+                )
+                .map_err(|err| read_error(path, err))?;
+                let chunk_bytes = rows_per_chunk * row_bytes;
+                let mut ranges = Vec::new();
+                let mut decoded = 0;
+                for (key, child) in leaves {
+                    let BTreeV1Key::RawData {
+                        chunk_size,
+                        offsets,
+                        ..
+                    } = key
+                    else {
+                        continue;
+                    };
+                    let row = offsets.first().copied().unwrap_or(0);
+                    let rows = row..row + rows_per_chunk;
+                    if runs
+                        .iter()
+                        .any(|run| run.start < rows.end && rows.start < run.end)
+                    {
+                        ranges.push(child..child + u64::from(chunk_size));
+                        decoded += chunk_bytes;
+                    }
+                }
+                Ok((ranges, decoded))
+            }
+            Some(DataLayout::Contiguous { address, .. }) => Ok((
+                runs.iter()
+                    .map(|run| address + run.start * row_bytes..address + run.end * row_bytes)
+                    .collect(),
+                runs.iter()
+                    .map(|run| (run.end - run.start) * row_bytes)
+                    .sum(),
+            )),
+            // Other chunk indexes (not written for ATL08) and compact data are
+            // read on demand.
+            _ => Ok((Vec::new(), 0)),
+        }
     }
 }
 
@@ -101,6 +228,40 @@ fn split_parent(path: &str) -> (&str, &str) {
 }
 
 impl Hdf5Source for ReaderFile {
+    /// Opens the datasets and walks their chunk indexes concurrently (each is
+    /// a few small reads, round trips on remote storage), then hands every
+    /// chunk the reads need to the prefetcher in one go.
+    fn prepare(&self, reads: &[PlannedRead]) -> Result<(), GranuleError> {
+        let mut ranges = Vec::new();
+        for group in reads.chunks(PLANNING_THREADS) {
+            let planned: Vec<Option<(Vec<Range<u64>>, u64)>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = group
+                    .iter()
+                    .map(|read| {
+                        scope.spawn(move || {
+                            if self.node(&read.path).ok()? != Node::Dataset {
+                                return None;
+                            }
+                            self.chunk_ranges(&read.path, read.runs.as_deref()).ok()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|handle| handle.join().ok().flatten())
+                    .collect()
+            });
+            for (found, decoded) in planned.into_iter().flatten() {
+                ranges.extend(found);
+                self.decoded.fetch_add(decoded, Ordering::Relaxed);
+            }
+        }
+        match &self.prefetch {
+            Some(prefetch) if !ranges.is_empty() => prefetch.prefetch(&ranges),
+            _ => Ok(()),
+        }
+    }
+
     fn node(&self, path: &str) -> Result<Node, GranuleError> {
         if path.trim_end_matches('/').is_empty() {
             return Ok(Node::Group);

@@ -66,11 +66,8 @@ pub struct Access {
     pub s3: Option<s3::S3Access>,
 }
 
-/// Opens a granule's bytes for `hdf5-reader`, with counters.
-pub fn open(
-    granule: &GranuleRef,
-    access: &Access,
-) -> Result<(Arc<dyn Storage>, Arc<Counters>), StoreError> {
+/// Opens a granule's bytes for `hdf5-reader`.
+pub fn open(granule: &GranuleRef, access: &Access) -> Result<Opened, StoreError> {
     match &granule.location {
         Location::Local(path) => {
             let storage = open_local(path).map_err(|err| StoreError::Io {
@@ -78,7 +75,12 @@ pub fn open(
                 message: err.to_string(),
             })?;
             let counters = storage.counters();
-            Ok((Arc::new(storage), counters))
+            // Local ranges cost no round trip: nothing to fetch ahead.
+            Ok(Opened {
+                storage: Arc::new(storage),
+                counters,
+                prefetch: None,
+            })
         }
         Location::S3 { bucket, key } => {
             let s3 = access.s3.as_ref().ok_or_else(|| StoreError::Http {
@@ -111,15 +113,32 @@ pub fn open(
 fn open_remote(
     source: Arc<dyn remote::RangeSource>,
     size: Option<u64>,
-) -> Result<(Arc<dyn Storage>, Arc<Counters>), StoreError> {
+) -> Result<Opened, StoreError> {
     let runtime = runtime();
     let len = match size {
         Some(size) => size,
         None => runtime.block_on(source.size())?,
     };
-    let storage = remote::RemoteStorage::new(source, len, runtime.handle().clone());
+    let storage = Arc::new(remote::RemoteStorage::new(
+        source,
+        len,
+        runtime.handle().clone(),
+    ));
+    storage.fetch_head()?;
     let counters = storage.counters();
-    Ok((Arc::new(storage), counters))
+    Ok(Opened {
+        storage: storage.clone(),
+        counters,
+        prefetch: Some(storage),
+    })
+}
+
+/// A granule's bytes, opened: what `hdf5-reader` reads through, its
+/// counters, and the prefetcher for planned reads (remote storage only).
+pub struct Opened {
+    pub storage: Arc<dyn Storage>,
+    pub counters: Arc<Counters>,
+    pub prefetch: Option<Arc<dyn crate::granule::reader::Prefetch>>,
 }
 
 /// Requests and bytes served by one storage.
@@ -127,6 +146,12 @@ fn open_remote(
 pub struct Counters {
     requests: AtomicU64,
     bytes: AtomicU64,
+    /// Bytes fetched a second time by planned (chunk) fetches.
+    pub refetched: AtomicU64,
+    /// Large reads (chunk data) the planner did not announce.
+    pub unplanned: AtomicU64,
+    /// Bytes fetched for the metadata walk (the file's head and cache blocks).
+    pub metadata: AtomicU64,
 }
 
 impl Counters {

@@ -1,20 +1,23 @@
 //! Remote granule bytes for `hdf5-reader`: a range source (S3 through
-//! object_store, or HTTPS) behind an aligned block cache. Small reads (the
-//! metadata walk) are served from 64 KiB blocks, a run of missing blocks
-//! fetched in one request; large reads (chunk data) go straight through.
+//! object_store, or HTTPS) behind an aligned block cache for the metadata
+//! walk, with the chunk ranges the read planner announces fetched ahead,
+//! merged and concurrently.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::StreamExt;
 use hdf5_reader::{Storage, StorageBuffer};
 use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
 
 use super::https::NasaClient;
 use super::{Counters, StoreError};
+use crate::granule::GranuleError;
+use crate::granule::reader::Prefetch;
 
 /// Where ranges of one object come from.
 #[async_trait]
@@ -68,17 +71,34 @@ impl RangeSource for HttpsSource {
     }
 }
 
-const BLOCK: u64 = 64 * 1024;
-/// Reads at least this long bypass the cache.
-const DIRECT: usize = 256 * 1024;
+/// Block size of the metadata cache.
+const BLOCK: u64 = 16 * 1024;
+/// Reads at least this long are chunk data: never cached as blocks.
+const DIRECT: usize = 64 * 1024;
+/// Fetched when a granule is opened: the superblock, the root group and the
+/// small groups NASA writes first (orbit_info, ancillary_data) in one request.
+const HEAD: u64 = 1 << 20;
+/// Planned ranges closer than this are fetched as one request...
+const MERGE_GAP: u64 = 64 * 1024;
+/// ...up to this size.
+const MAX_REQUEST: u64 = 16 << 20;
+/// Requests in flight at once for one granule.
+const CONCURRENT_REQUESTS: usize = 16;
 
-/// `hdf5_reader::Storage` over a `RangeSource`. Reads block on the runtime,
-/// so they must come from threads outside it (the rayon pool).
+type Block = Arc<OnceLock<Result<Bytes, String>>>;
+
+/// `hdf5_reader::Storage` over a `RangeSource`: small reads from an aligned
+/// block cache (a run of missing blocks in one request; a block being
+/// fetched is waited for, not fetched again), planned chunk ranges fetched
+/// ahead, merged and concurrently (`Prefetch`). Reads block on the runtime,
+/// so they must come from threads outside it.
 pub struct RemoteStorage {
     source: Arc<dyn RangeSource>,
     len: u64,
     runtime: tokio::runtime::Handle,
-    blocks: Mutex<HashMap<u64, Bytes>>,
+    blocks: Mutex<HashMap<u64, Block>>,
+    /// Prefetched ranges by start offset (they do not overlap).
+    pinned: RwLock<BTreeMap<u64, Bytes>>,
     counters: Arc<Counters>,
 }
 
@@ -93,23 +113,122 @@ impl RemoteStorage {
             len,
             runtime,
             blocks: Mutex::new(HashMap::new()),
+            pinned: RwLock::new(BTreeMap::new()),
             counters: Arc::new(Counters::default()),
         }
+    }
+
+    /// Fetches the head of the file (one request).
+    pub fn fetch_head(&self) -> Result<(), StoreError> {
+        let head = 0..HEAD.min(self.len);
+        if head.is_empty() {
+            return Ok(());
+        }
+        let bytes = self.runtime.block_on(self.source.get_range(head.clone()))?;
+        self.counters.add(bytes.len());
+        self.counters
+            .metadata
+            .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.lock_pinned_write().insert(0, bytes);
+        Ok(())
     }
 
     pub fn counters(&self) -> Arc<Counters> {
         self.counters.clone()
     }
 
-    fn fetch(&self, range: Range<u64>) -> hdf5_reader::error::Result<Bytes> {
+    fn lock_pinned_write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<u64, Bytes>> {
+        self.pinned
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The pinned bytes of `start..end`, if one prefetched range holds them.
+    fn pinned(&self, start: u64, end: u64) -> Option<Bytes> {
+        let pinned = self
+            .pinned
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (&from, bytes) = pinned.range(..=start).next_back()?;
+        (from + bytes.len() as u64 >= end)
+            .then(|| bytes.slice((start - from) as usize..(end - from) as usize))
+    }
+
+    fn fetch(&self, range: Range<u64>) -> Result<Bytes, StoreError> {
         let length = (range.end - range.start) as usize;
-        let bytes = self
-            .runtime
-            .block_on(self.source.get_range(range))
-            .map_err(|err| hdf5_reader::error::Error::Io(std::io::Error::other(err.to_string())))?;
+        let bytes = self.runtime.block_on(self.source.get_range(range))?;
         self.counters.add(length);
         Ok(bytes)
     }
+
+    /// Blocks `first..=last`, fetching those no one has asked for yet as one
+    /// request and waiting for those another thread is fetching.
+    fn blocks(&self, first: u64, last: u64) -> Result<Vec<Bytes>, StoreError> {
+        let mut cells = Vec::with_capacity((last - first + 1) as usize);
+        let mut owned = Vec::new();
+        {
+            let mut blocks = self
+                .blocks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for index in first..=last {
+                let cell = blocks.entry(index).or_insert_with(|| {
+                    owned.push(index);
+                    Arc::new(OnceLock::new())
+                });
+                cells.push(cell.clone());
+            }
+        }
+        if let (Some(&from), Some(&to)) = (owned.first(), owned.last()) {
+            let span = from * BLOCK..((to + 1) * BLOCK).min(self.len);
+            let fetched = self.fetch(span).map_err(|err| err.to_string());
+            if let Ok(bytes) = &fetched {
+                self.counters
+                    .metadata
+                    .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            let mut blocks = self
+                .blocks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for index in from..=to {
+                let Some(cell) = blocks.get(&index).cloned() else {
+                    continue;
+                };
+                if !owned.contains(&index) {
+                    continue;
+                }
+                let value = match &fetched {
+                    Ok(bytes) => {
+                        let start = ((index - from) * BLOCK) as usize;
+                        let stop = (start + BLOCK as usize).min(bytes.len());
+                        Ok(bytes.slice(start..stop))
+                    }
+                    Err(message) => {
+                        // Not cached: a later read tries again.
+                        blocks.remove(&index);
+                        Err(message.clone())
+                    }
+                };
+                let _ = cell.set(value);
+            }
+        }
+        cells
+            .iter()
+            .map(|cell| {
+                cell.wait()
+                    .clone()
+                    .map_err(|message| StoreError::Transient {
+                        url: "block".into(),
+                        message,
+                    })
+            })
+            .collect()
+    }
+}
+
+fn storage_error(err: StoreError) -> hdf5_reader::error::Error {
+    hdf5_reader::error::Error::Io(std::io::Error::other(err.to_string()))
 }
 
 impl Storage for RemoteStorage {
@@ -129,47 +248,95 @@ impl Storage for RemoteStorage {
         if len == 0 {
             return Ok(StorageBuffer::from_vec(Vec::new()));
         }
+        if let Some(bytes) = self.pinned(offset, end) {
+            return Ok(StorageBuffer::from_vec(bytes.to_vec()));
+        }
         if len >= DIRECT {
-            return Ok(StorageBuffer::from_vec(self.fetch(offset..end)?.to_vec()));
+            self.counters
+                .unplanned
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Ok(StorageBuffer::from_vec(
+                self.fetch(offset..end).map_err(storage_error)?.to_vec(),
+            ));
         }
         let first = offset / BLOCK;
         let last = (end - 1) / BLOCK;
-        let missing: Vec<u64> = {
-            let blocks = self
-                .blocks
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            (first..=last)
-                .filter(|index| !blocks.contains_key(index))
-                .collect()
-        };
-        if let (Some(&from), Some(&to)) = (missing.first(), missing.last()) {
-            let span = from * BLOCK..((to + 1) * BLOCK).min(self.len);
-            let bytes = self.fetch(span.clone())?;
-            let mut blocks = self
-                .blocks
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            for index in from..=to {
-                let start = ((index - from) * BLOCK) as usize;
-                let stop = (start + BLOCK as usize).min(bytes.len());
-                blocks
-                    .entry(index)
-                    .or_insert_with(|| bytes.slice(start..stop));
-            }
-        }
-        let blocks = self
-            .blocks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let blocks = self.blocks(first, last).map_err(storage_error)?;
         let mut out = Vec::with_capacity(len);
-        for index in first..=last {
-            let block = &blocks[&index];
+        for (index, block) in (first..=last).zip(&blocks) {
             let block_start = index * BLOCK;
             let from = offset.max(block_start) - block_start;
             let to = end.min(block_start + block.len() as u64) - block_start;
             out.extend_from_slice(&block[from as usize..to as usize]);
         }
         Ok(StorageBuffer::from_vec(out))
+    }
+}
+
+impl Prefetch for RemoteStorage {
+    /// Merges the ranges (gaps under 64 KiB, requests up to 16 MiB), leaves
+    /// out what is already here, and fetches the rest concurrently.
+    fn prefetch(&self, ranges: &[Range<u64>]) -> Result<(), GranuleError> {
+        let mut sorted: Vec<Range<u64>> = ranges
+            .iter()
+            .filter(|r| !r.is_empty() && r.end <= self.len)
+            .cloned()
+            .collect();
+        sorted.sort_by_key(|range| range.start);
+        let mut merged: Vec<Range<u64>> = Vec::new();
+        for range in sorted {
+            if self.pinned(range.start, range.end).is_some() {
+                continue;
+            }
+            match merged.last_mut() {
+                Some(last)
+                    if range.start <= last.end + MERGE_GAP
+                        && range.end.max(last.end) - last.start <= MAX_REQUEST =>
+                {
+                    last.end = last.end.max(range.end);
+                }
+                _ => merged.push(range),
+            }
+        }
+        if merged.is_empty() {
+            return Ok(());
+        }
+        let source = self.source.clone();
+        let fetched: Vec<Result<(u64, Bytes), StoreError>> = self.runtime.block_on(
+            futures::stream::iter(merged)
+                .map(|range| {
+                    let source = source.clone();
+                    async move {
+                        source
+                            .get_range(range.clone())
+                            .await
+                            .map(|bytes| (range.start, bytes))
+                    }
+                })
+                .buffer_unordered(CONCURRENT_REQUESTS)
+                .collect(),
+        );
+        let mut pinned = self.lock_pinned_write();
+        for result in fetched {
+            let (start, bytes) = result.map_err(|err| GranuleError::Read {
+                path: "prefetch".into(),
+                message: err.to_string(),
+            })?;
+            self.counters.add(bytes.len());
+            let end = start + bytes.len() as u64;
+            // Count any byte fetched twice (there should be none).
+            let overlap: u64 = pinned
+                .range(..end)
+                .map(|(&from, held)| {
+                    end.min(from + held.len() as u64)
+                        .saturating_sub(start.max(from))
+                })
+                .sum();
+            self.counters
+                .refetched
+                .fetch_add(overlap, std::sync::atomic::Ordering::Relaxed);
+            pinned.insert(start, bytes);
+        }
+        Ok(())
     }
 }

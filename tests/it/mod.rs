@@ -1,6 +1,8 @@
 mod util;
 
 mod cli;
+#[cfg(feature = "hdf5")]
+mod cloud;
 mod manifest_errors;
 #[cfg(feature = "hdf5")]
 mod nasa;
@@ -9,6 +11,8 @@ mod oracle;
 mod orbit;
 #[cfg(feature = "hdf5")]
 mod pipeline;
+#[cfg(feature = "hdf5")]
+mod query;
 #[cfg(feature = "hdf5")]
 mod servers;
 mod tracks;

@@ -1,0 +1,265 @@
+//! Cloud reads: our planned range reads against "download the whole object,
+//! then decode" and against libhdf5 (whole download, then libhdf5 reads), on
+//! the same two full-size synthetic granules behind a loopback S3 server
+//! with a fixed delay per request. Reports time, bytes and requests.
+//!
+//! cargo bench --features hdf5 --bench cloud
+
+#[path = "../tests/it/servers.rs"]
+#[allow(dead_code)]
+mod servers;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use icesat2::granule::libhdf5::LibHdf5File;
+use icesat2::granule::reader::ReaderFile;
+use icesat2::granule::{self, BeamSelection, Hdf5Source, OutputVariable, Request, variables};
+use icesat2::region::Region;
+use icesat2::store;
+use icesat2::synth::{SynthOptions, write_granules};
+use object_store::ObjectStoreExt;
+
+const BUCKET: &str = "bench";
+const POLYGON: &str = r#"{"type":"Polygon","coordinates":[[[147.36292814819225,-43.13877567220346],[147.37430514872108,-43.138230401452724],[147.37434935986303,-43.14713157803227],[147.36332604846982,-43.14788316744545],[147.36292814819225,-43.13877567220346]]]}"#;
+
+fn granules() -> Vec<PathBuf> {
+    let folder = std::env::var("BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/icesat2-bench/cloud")
+        });
+    if !folder.is_dir() {
+        let options = SynthOptions {
+            granules: 2,
+            seed: 3,
+            near: Some((147.368, -43.143)),
+            segments: 20_000,
+            photons: true,
+            bare_beams: vec![],
+        };
+        write_granules(&folder, &options).unwrap();
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+fn request() -> Request {
+    let names = [
+        "land_segments/canopy/h_canopy",
+        "land_segments/terrain/h_te_best_fit",
+        "signal_photons/ph_h",
+    ];
+    let variables: Vec<OutputVariable> = names
+        .iter()
+        .map(|path| {
+            let spec = variables::lookup(path).unwrap();
+            OutputVariable {
+                spec,
+                name: spec.name().to_string(),
+            }
+        })
+        .collect();
+    let schema = granule::output_schema(&variables);
+    Request {
+        variables,
+        beams: BeamSelection::All,
+        night_only: false,
+        drop_fill: vec![],
+        time_window: None,
+        region: Arc::new(Region::from_geojson_str(POLYGON, "bench").unwrap()),
+        schema,
+    }
+}
+
+fn extract(source: &dyn Hdf5Source, name: &str, request: &Request) -> usize {
+    let meta = granule::granule_meta(source, name).unwrap();
+    granule::extract(source, name, meta, request)
+        .unwrap()
+        .batch
+        .num_rows()
+}
+
+struct Outcome {
+    seconds: f64,
+    bytes: u64,
+    requests: u64,
+    rows: usize,
+}
+
+fn main() {
+    let files = granules();
+    let root = tempfile::tempdir().unwrap();
+    for file in &files {
+        let target = root.path().join(BUCKET).join(file.file_name().unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(file, &target).unwrap();
+    }
+    let request = request();
+    println!(
+        "{} granules, {:.1} MB in all; notebook polygon, 3 variables",
+        files.len(),
+        files
+            .iter()
+            .map(|f| std::fs::metadata(f).unwrap().len())
+            .sum::<u64>() as f64
+            / 1e6
+    );
+    println!(
+        "{:44} {:>8} {:>9} {:>9} {:>6}",
+        "method", "seconds", "MB", "requests", "rows"
+    );
+    for delay in [Duration::ZERO, Duration::from_millis(50)] {
+        let ring = servers::KeyRing::default();
+        let (key, secret) = ring.issue(Duration::from_secs(3600));
+        let s3 = servers::S3Server::start(root.path(), ring, delay);
+        let store: Arc<dyn object_store::ObjectStore> = Arc::new(
+            object_store::aws::AmazonS3Builder::new()
+                .with_bucket_name(BUCKET)
+                .with_region("us-west-2")
+                .with_access_key_id(key)
+                .with_secret_access_key(secret)
+                .with_endpoint(&s3.endpoint)
+                .with_allow_http(true)
+                .build()
+                .unwrap(),
+        );
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+
+        let planned = measure(&s3, || {
+            let mut rows = 0;
+            let mut bytes = 0;
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = names
+                    .iter()
+                    .map(|name| {
+                        let store = store.clone();
+                        let request = &request;
+                        scope.spawn(move || {
+                            let source = store::remote::ObjectSource {
+                                store,
+                                path: name.as_str().into(),
+                                label: name.clone(),
+                            };
+                            let len = store::runtime()
+                                .block_on(store::remote::RangeSource::size(&source))
+                                .unwrap();
+                            let storage = Arc::new(store::remote::RemoteStorage::new(
+                                Arc::new(source),
+                                len,
+                                store::runtime().handle().clone(),
+                            ));
+                            storage.fetch_head().unwrap();
+                            let file = ReaderFile::open_with_prefetch(
+                                storage.clone(),
+                                Some(storage.clone()),
+                            )
+                            .unwrap();
+                            let rows = extract(&file, name, request);
+                            (rows, storage.counters().bytes())
+                        })
+                    })
+                    .collect();
+                for handle in handles {
+                    let (r, b) = handle.join().unwrap();
+                    rows += r;
+                    bytes += b;
+                }
+            });
+            (rows, bytes)
+        });
+        report(
+            &format!("planned range reads, {} ms/request", delay.as_millis()),
+            &planned,
+        );
+
+        let whole = measure(&s3, || {
+            let mut rows = 0;
+            let mut bytes = 0;
+            for name in &names {
+                let data = store::runtime().block_on(async {
+                    store
+                        .get(&name.as_str().into())
+                        .await
+                        .unwrap()
+                        .bytes()
+                        .await
+                        .unwrap()
+                });
+                bytes += data.len() as u64;
+                let storage = Arc::new(hdf5_reader::BytesStorage::new(data.to_vec()));
+                let file = ReaderFile::open(storage).unwrap();
+                rows += extract(&file, name, &request);
+            }
+            (rows, bytes)
+        });
+        report(
+            &format!(
+                "whole object, then decode, {} ms/request",
+                delay.as_millis()
+            ),
+            &whole,
+        );
+
+        let libhdf5 = measure(&s3, || {
+            let mut rows = 0;
+            let mut bytes = 0;
+            for name in &names {
+                let data = store::runtime().block_on(async {
+                    store
+                        .get(&name.as_str().into())
+                        .await
+                        .unwrap()
+                        .bytes()
+                        .await
+                        .unwrap()
+                });
+                bytes += data.len() as u64;
+                let local = root.path().join(format!("copy-{name}"));
+                std::fs::write(&local, &data).unwrap();
+                let file = LibHdf5File::open(&local).unwrap();
+                rows += extract(&file, name, &request);
+                std::fs::remove_file(&local).unwrap();
+            }
+            (rows, bytes)
+        });
+        report(
+            &format!(
+                "whole object, then libhdf5, {} ms/request",
+                delay.as_millis()
+            ),
+            &libhdf5,
+        );
+    }
+}
+
+fn measure(s3: &servers::S3Server, work: impl FnOnce() -> (usize, u64)) -> Outcome {
+    let before = s3.requests.load(std::sync::atomic::Ordering::Relaxed);
+    let clock = Instant::now();
+    let (rows, bytes) = work();
+    Outcome {
+        seconds: clock.elapsed().as_secs_f64(),
+        bytes,
+        requests: s3.requests.load(std::sync::atomic::Ordering::Relaxed) - before,
+        rows,
+    }
+}
+
+fn report(label: &str, outcome: &Outcome) {
+    println!(
+        "{label:44} {:8.2} {:9.1} {:9} {:6}",
+        outcome.seconds,
+        outcome.bytes as f64 / 1e6,
+        outcome.requests,
+        outcome.rows
+    );
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Query benchmark: a dataset from 8 full-size synthetic granules (all rows
+# kept), then the five queries with icesat2 and DuckDB; prints the ratios.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/icesat2-target}"
+cargo build --release --features hdf5 --quiet
+bin="$CARGO_TARGET_DIR/release/icesat2"
+work="${BENCH_DIR:-$HOME/.cache/icesat2-bench}/query"
+venv="${ICESAT2_VENV:-$HOME/.cache/icesat2-venv}"
+if [ ! -d "$work/granules" ]; then
+  "$bin" synth --out "$work/granules" --granules 8 --segments 20000 --seed 42 >/dev/null
+fi
+cat > "$work/m.yaml" <<YAML
+region: { bbox: [-180, -89, 180, 89] }
+variables: [land_segments/canopy/h_canopy, land_segments/terrain/h_te_best_fit, land_segments/canopy/canopy_h_metrics, land_segments/night_flag, signal_photons/ph_h]
+source: { local: { path: granules } }
+output: { path: out }
+YAML
+"$bin" run "$work/m.yaml" --fresh 2>/dev/null
+"$venv/bin/python" benches/query.py "$bin" "$work/out"

@@ -1,0 +1,161 @@
+//! Cloud-optimized reads through the loopback S3 server: only the bytes a
+//! subset needs, no chunk fetched twice, the same rows as local reads.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use icesat2::report::RunReport;
+use icesat2::synth::SynthOptions;
+
+use super::servers::{KeyRing, Listed, NasaConfig, NasaServer, S3Server};
+use super::util::{self, Workdir};
+
+const BUCKET: &str = "nsidc-cumulus-prod-protected";
+
+/// One full-size granule (six beams, 20,000 segments per strong beam,
+/// photons) crossing the notebook's polygon.
+fn full_size_granule() -> PathBuf {
+    let folder = util::synthetic(
+        "fullsize-1x20000",
+        &SynthOptions {
+            granules: 1,
+            seed: 12,
+            near: Some((147.368, -43.143)),
+            segments: 20_000,
+            photons: true,
+            bare_beams: vec![],
+        },
+    );
+    std::fs::read_dir(folder)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
+struct Cloud {
+    s3: S3Server,
+    server: NasaServer,
+    _root: tempfile::TempDir,
+}
+
+fn cloud(file: &Path) -> Cloud {
+    let root = tempfile::tempdir().unwrap();
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    let key = format!("ATLAS/ATL08/006/{name}");
+    let target = root.path().join("s3").join(BUCKET).join(&key);
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::copy(file, &target).unwrap();
+    let ring = KeyRing::default();
+    let s3 = S3Server::start(&root.path().join("s3"), ring.clone(), Duration::ZERO);
+    let listed = Listed {
+        name,
+        bucket: BUCKET.into(),
+        key,
+        file: file.to_path_buf(),
+        size: std::fs::metadata(file).unwrap().len(),
+        bbox: [-180.0, -90.0, 180.0, 90.0],
+    };
+    let server = NasaServer::start(NasaConfig::default(), vec![listed], ring);
+    Cloud {
+        s3,
+        server,
+        _root: root,
+    }
+}
+
+fn run(cloud: &Cloud, region: &str, variables: &str, local: Option<&Path>) -> (Workdir, RunReport) {
+    let work = Workdir::new();
+    work.write("region.json", region);
+    work.write("token.txt", "test-token\n");
+    let source = match local {
+        Some(folder) => format!("source: {{ local: {{ path: {} }} }}\n", folder.display()),
+        None => format!(
+            "source:\n  cmr: {{ collection: C2613553260-NSIDC_CPRD, access: s3, token_file: token.txt, cmr_url: {}, credentials_url: {}/s3credentials, s3_endpoint: {} }}\n",
+            cloud.server.url, cloud.server.url, cloud.s3.endpoint
+        ),
+    };
+    work.write("m.yaml", &format!("region: {{ geojson: region.json }}\nvariables: [{variables}]\n{source}output: {{ path: out }}\n"));
+    work.run(&["run", "m.yaml"]).success();
+    let runs = work.join("out/_runs");
+    let report = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let report: RunReport =
+        serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    (work, report)
+}
+
+#[test]
+fn a_small_polygon_fetches_little_more_than_the_chunks_it_needs() {
+    let file = full_size_granule();
+    let cloud = cloud(&file);
+    let variables = [
+        "land_segments/canopy/h_canopy",
+        "land_segments/terrain/h_te_best_fit",
+        "signal_photons/ph_h",
+    ];
+    let (work, report) = run(&cloud, util::NOTEBOOK_POLYGON, &variables.join(", "), None);
+    let detail = &report.details[0];
+    assert!(detail.rows > 10, "{}", detail.rows);
+    work.write("poly.json", util::NOTEBOOK_POLYGON);
+    let mut args = vec![
+        file.to_str().unwrap().to_string(),
+        work.join("poly.json").display().to_string(),
+    ];
+    args.extend(variables.iter().map(|v| v.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let sizes: serde_json::Value =
+        serde_json::from_str(&util::python_script("needed_chunks.py", &args)).unwrap();
+    let needed = sizes["needed"].as_u64().unwrap();
+    let file_size = sizes["file"].as_u64().unwrap();
+    let chunk_bytes = detail.bytes_read - detail.metadata_bytes;
+    assert!(
+        chunk_bytes as f64 <= 1.5 * needed as f64,
+        "fetched {chunk_bytes} chunk bytes for {needed} needed ({} metadata)",
+        detail.metadata_bytes
+    );
+    assert!(
+        (detail.bytes_read as f64) < 0.15 * file_size as f64,
+        "fetched {} of {file_size} bytes ({} requests)",
+        detail.bytes_read,
+        detail.requests
+    );
+    assert_eq!(detail.unplanned_reads, 0);
+    eprintln!(
+        "small polygon: {} requests, {} bytes fetched ({} metadata, {} chunks; {} needed), file {} bytes",
+        detail.requests, detail.bytes_read, detail.metadata_bytes, chunk_bytes, needed, file_size
+    );
+}
+
+#[test]
+fn a_polygon_over_the_whole_granule_fetches_no_chunk_twice_and_matches_local_reads() {
+    let file = full_size_granule();
+    let cloud = cloud(&file);
+    let region = r#"{"type":"Polygon","coordinates":[[[-180,-89],[180,-89],[180,89],[-180,89],[-180,-89]]]}"#;
+    let variables =
+        "land_segments/canopy/h_canopy, land_segments/canopy/canopy_h_metrics, signal_photons/ph_h";
+    let (remote, report) = run(&cloud, region, variables, None);
+    let detail = &report.details[0];
+    assert_eq!(detail.refetched_bytes, 0);
+    assert_eq!(detail.unplanned_reads, 0);
+    assert!(
+        detail.bytes_read <= std::fs::metadata(&file).unwrap().len(),
+        "{}",
+        detail.bytes_read
+    );
+    let (local, local_report) = run(&cloud, region, variables, Some(file.parent().unwrap()));
+    assert_eq!(local_report.rows_written, report.rows_written);
+    let rows = util::python_script(
+        "compare_datasets.py",
+        &[
+            local.join("out").to_str().unwrap(),
+            remote.join("out").to_str().unwrap(),
+        ],
+    );
+    assert!(rows.trim().parse::<u64>().unwrap() > 50_000, "{rows}");
+}
