@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod granule;
+pub mod killpoint;
 pub mod manifest;
 pub mod orbit;
 pub mod pipeline;

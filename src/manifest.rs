@@ -233,6 +233,21 @@ pub struct OutputSpec {
     /// Any of year, month, rgt, cycle, beam; default [year, month].
     #[serde(default = "default_partition_by")]
     pub partition_by: Vec<String>,
+    /// Target size of a data file in MB: rows are buffered per partition
+    /// across granules and a file is closed once it reaches this size. Default 256.
+    pub file_mb: Option<f64>,
+    /// Rows per Parquet row group. Default 131072.
+    pub row_group_rows: Option<u64>,
+    /// Memory in MB for rows waiting in open files, all partitions together;
+    /// beyond it the largest partition writes its row group early. Default 512.
+    pub buffer_mb: Option<f64>,
+    /// Commit (close the open files, record the granules done in the journal)
+    /// after this many granules... Default 500.
+    pub checkpoint_granules: Option<u64>,
+    /// ...or after this many minutes, whichever comes first. Default 10.
+    pub checkpoint_minutes: Option<f64>,
+    /// zstd level of the data files. Default 3.
+    pub zstd_level: Option<i32>,
 }
 
 impl Default for OutputSpec {
@@ -240,6 +255,12 @@ impl Default for OutputSpec {
         OutputSpec {
             path: None,
             partition_by: default_partition_by(),
+            file_mb: None,
+            row_group_rows: None,
+            buffer_mb: None,
+            checkpoint_granules: None,
+            checkpoint_minutes: None,
+            zstd_level: None,
         }
     }
 }

@@ -1,21 +1,29 @@
-//! The run: every planned granule read, filtered and written, in parallel on
-//! a rayon pool sized by `--threads`; one granule's failure is recorded and
-//! the run goes on.
+//! The run: the planned granules not yet done are read and filtered on a
+//! rayon pool sized by `--threads` (network reads go through the shared
+//! tokio runtime, merged and concurrent, see `store::remote`), handed over a
+//! bounded channel to the dataset writer on this thread, which buffers rows
+//! per partition and commits them at checkpoints through the journal
+//! (`sink::journal`). One granule's failure is recorded and the run goes on;
+//! a killed run resumes where its last checkpoint ended.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use arrow::array::RecordBatch;
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::granule::reader::ReaderFile;
 use crate::granule::{self, GranuleError};
+use crate::killpoint;
 use crate::plan::{Plan, PlannedGranule, Shard};
 use crate::report::{
     self, BeamCountRecord, FileRecord, GranuleDetail, GranuleNote, GranuleTally, RunReport, Timings,
 };
-use crate::sink::{self, WriterSettings};
+use crate::sink::{self, DatasetWriter, journal};
 use crate::store;
 
 /// How to run a plan.
@@ -26,12 +34,15 @@ pub struct RunOptions {
     pub shard: Option<Shard>,
     /// Remove an earlier run's output first.
     pub fresh: bool,
-    pub settings: WriterSettings,
 }
+
+/// A granule handed to the writer, waiting for its checkpoint: its detail
+/// (when read), notes for the report, and why it had no rows (when skipped).
+type Waiting = (Option<GranuleDetail>, Vec<String>, Option<String>);
 
 /// What became of one granule.
 enum Outcome {
-    Done(GranuleDetail, Vec<String>),
+    Done(Box<GranuleDetail>, Vec<String>, RecordBatch),
     Skipped(String),
     Failed(String),
 }
@@ -45,18 +56,33 @@ pub fn run(
 ) -> anyhow::Result<(RunReport, String)> {
     let started = Utc::now();
     let clock = Instant::now();
+    let output_error = |err: sink::SinkError| anyhow::anyhow!("output.path: {err}");
     if options.fresh {
         plan.output
             .remove_dataset()
             .map_err(|err| anyhow::anyhow!("--fresh: {err}"))?;
     }
-    plan.output
-        .prepare()
-        .map_err(|err| anyhow::anyhow!("output.path: {err}"))?;
+    plan.output.prepare().map_err(output_error)?;
+    let run_id = report::new_run_id(started);
+    let worker = match options.shard {
+        Some(shard) => format!("s{}of{}", shard.index, shard.count),
+        None => "all".to_string(),
+    };
+    let recovered =
+        journal::recover(&plan.output, &plan.manifest_sha256, &worker).map_err(output_error)?;
+    let mut warnings = plan.warnings.clone();
+    if recovered.republished > 0 || recovered.orphans_removed > 0 {
+        let note = format!(
+            "recovered an interrupted run: moved {} committed files into place, removed {} uncommitted files",
+            recovered.republished, recovered.orphans_removed
+        );
+        eprintln!("{note}");
+        warnings.push(note);
+    }
 
     let mut skipped_granules: Vec<GranuleNote> = Vec::new();
     let mut to_read: Vec<&PlannedGranule> = Vec::new();
-    let mut planned = 0u64;
+    let mut tally = GranuleTally::default();
     for granule in &plan.granules {
         if options
             .shard
@@ -64,14 +90,24 @@ pub fn run(
         {
             continue;
         }
-        planned += 1;
-        match &granule.skip {
-            Some(reason) => skipped_granules.push(GranuleNote {
+        tally.planned += 1;
+        if let Some(reason) = &granule.skip {
+            skipped_granules.push(GranuleNote {
                 granule: granule.granule.name.clone(),
                 reason: reason.clone(),
-            }),
-            None => to_read.push(granule),
+            });
+        } else if recovered.done.contains(&granule.granule.name) {
+            tally.already_done += 1;
+        } else {
+            to_read.push(granule);
         }
+    }
+    if tally.already_done > 0 {
+        eprintln!(
+            "resuming: {} granules already done, {} to read",
+            tally.already_done,
+            to_read.len()
+        );
     }
 
     let progress = ProgressBar::new(to_read.len() as u64);
@@ -87,75 +123,138 @@ pub fn run(
         .build()
         .map_err(|err| anyhow::anyhow!("--threads: {err}"))?;
     let total = to_read.len();
-    let done_count = std::sync::atomic::AtomicUsize::new(0);
-    let outcomes: Vec<(String, Outcome)> = pool.install(|| {
-        to_read
-            .par_iter()
-            .map(|granule| {
-                let outcome = process_guarded(plan, granule, &options.settings);
-                let position = done_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                let line = match &outcome {
-                    Outcome::Done(detail, _) => format!(
-                        "{}: {} rows, {} requests, {:.1} MB fetched, {:.1} MB decoded",
-                        granule.granule.name,
-                        detail.rows,
-                        detail.requests,
-                        detail.bytes_read as f64 / 1e6,
-                        detail.bytes_decoded as f64 / 1e6
-                    ),
-                    Outcome::Skipped(reason) => {
-                        format!("{}: skipped ({reason})", granule.granule.name)
+    let mut writer = DatasetWriter::new(
+        &plan.output,
+        &plan.partition_by,
+        plan.writer,
+        &run_id,
+        &worker,
+        &plan.manifest_sha256,
+    )
+    .map_err(output_error)?;
+
+    // Granules handed to the writer, waiting for their checkpoint.
+    let mut waiting: HashMap<String, Waiting> = HashMap::new();
+    let mut details = Vec::new();
+    let mut files = Vec::new();
+    let mut commit = |writer: &mut DatasetWriter,
+                      waiting: &mut HashMap<String, Waiting>,
+                      details: &mut Vec<GranuleDetail>,
+                      skipped_granules: &mut Vec<GranuleNote>,
+                      warnings: &mut Vec<String>|
+     -> Result<(), sink::SinkError> {
+        if let Some(record) = writer.checkpoint()? {
+            files.extend(record.files.iter().map(FileRecord::from));
+            for name in &record.granules {
+                if let Some((detail, notes, skipped)) = waiting.remove(name) {
+                    details.extend(detail);
+                    warnings.extend(notes);
+                    if let Some(reason) = skipped {
+                        skipped_granules.push(GranuleNote {
+                            granule: name.clone(),
+                            reason,
+                        });
                     }
-                    Outcome::Failed(reason) => {
-                        format!("{}: FAILED: {reason}", granule.granule.name)
-                    }
-                };
-                if interactive {
-                    progress.inc(1);
-                    progress.set_message(line);
-                } else {
-                    eprintln!("[{position}/{total}] {line}");
                 }
-                (granule.granule.name.clone(), outcome)
+            }
+        }
+        Ok(())
+    };
+
+    let cancel = AtomicBool::new(false);
+    let (sender, receiver) =
+        std::sync::mpsc::sync_channel::<(String, Outcome)>(pool.current_num_threads() * 2);
+    let written: Result<(), sink::SinkError> = std::thread::scope(|scope| {
+        let cancel = &cancel;
+        let to_read = &to_read;
+        let pool = &pool;
+        scope.spawn(move || {
+            pool.install(|| {
+                to_read.par_iter().for_each_with(sender, |sender, granule| {
+                    if cancel.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let outcome = process_guarded(plan, granule);
+                    let _ = sender.send((granule.granule.name.clone(), outcome));
+                })
             })
-            .collect()
+        });
+        let mut position = 0;
+        for (name, outcome) in receiver.iter() {
+            position += 1;
+            let line = match &outcome {
+                Outcome::Done(detail, _, _) => format!(
+                    "{name}: {} rows, {} requests, {:.1} MB fetched, {:.1} MB decoded",
+                    detail.rows,
+                    detail.requests,
+                    detail.bytes_read as f64 / 1e6,
+                    detail.bytes_decoded as f64 / 1e6
+                ),
+                Outcome::Skipped(reason) => format!("{name}: skipped ({reason})"),
+                Outcome::Failed(reason) => format!("{name}: FAILED: {reason}"),
+            };
+            if interactive {
+                progress.inc(1);
+                progress.set_message(line);
+            } else {
+                eprintln!("[{position}/{total}] {line}");
+            }
+            let added = match outcome {
+                Outcome::Done(detail, notes, batch) => writer.add(&name, &batch).map(|()| {
+                    waiting.insert(name, (Some(*detail), notes, None));
+                }),
+                Outcome::Skipped(reason) => writer.add_empty(&name).map(|()| {
+                    waiting.insert(name, (None, Vec::new(), Some(reason)));
+                }),
+                Outcome::Failed(reason) => {
+                    tally.failed.push(GranuleNote {
+                        granule: name,
+                        reason,
+                    });
+                    Ok(())
+                }
+            };
+            let result = added.and_then(|()| {
+                if writer.checkpoint_due() {
+                    commit(
+                        &mut writer,
+                        &mut waiting,
+                        &mut details,
+                        &mut skipped_granules,
+                        &mut warnings,
+                    )
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(err) = result {
+                cancel.store(true, Ordering::Relaxed);
+                return Err(err);
+            }
+        }
+        commit(
+            &mut writer,
+            &mut waiting,
+            &mut details,
+            &mut skipped_granules,
+            &mut warnings,
+        )
     });
     progress.finish_and_clear();
+    written.map_err(output_error)?;
 
-    let mut tally = GranuleTally {
-        planned,
-        ..GranuleTally::default()
-    };
-    let mut details = Vec::new();
-    let mut warnings = plan.warnings.clone();
-    for (name, outcome) in outcomes {
-        match outcome {
-            Outcome::Done(detail, notes) => {
-                details.push(detail);
-                warnings.extend(notes);
-            }
-            Outcome::Skipped(reason) => skipped_granules.push(GranuleNote {
-                granule: name,
-                reason,
-            }),
-            Outcome::Failed(reason) => tally.failed.push(GranuleNote {
-                granule: name,
-                reason,
-            }),
-        }
-    }
     tally.done = details.len() as u64;
     tally.skipped = skipped_granules.len() as u64;
     let extract_s = clock.elapsed().as_secs_f64();
     let report = RunReport {
-        run_id: report::new_run_id(started),
+        run_id,
         name: plan.name.clone(),
         manifest: plan.manifest_path.display().to_string(),
         manifest_sha256: plan.manifest_sha256.clone(),
         started,
         finished: Utc::now(),
         shard: options.shard.map(|shard| shard.to_string()),
-        rows_written: details.iter().map(|detail| detail.rows).sum(),
+        rows_written: files.iter().map(|file| file.rows).sum(),
         bytes_read: details.iter().map(|detail| detail.bytes_read).sum(),
         requests: details.iter().map(|detail| detail.requests).sum(),
         bytes_decoded: details.iter().map(|detail| detail.bytes_decoded).sum(),
@@ -168,14 +267,15 @@ pub fn run(
         },
         skipped_granules,
         details,
+        files,
     };
-    let path = report.write(&plan.output)?;
+    let path = report.write(&plan.output).map_err(output_error)?;
     Ok((report, path))
 }
 
 /// `process`, with a panic in the decoder turned into this granule's failure.
-fn process_guarded(plan: &Plan, granule: &PlannedGranule, settings: &WriterSettings) -> Outcome {
-    match std::panic::catch_unwind(AssertUnwindSafe(|| process(plan, granule, settings))) {
+fn process_guarded(plan: &Plan, granule: &PlannedGranule) -> Outcome {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| process(plan, granule))) {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(err)) => Outcome::Failed(err.to_string()),
         Err(payload) => {
@@ -195,20 +295,15 @@ enum GranuleFailure {
     Open(#[from] store::StoreError),
     #[error(transparent)]
     Decode(#[from] GranuleError),
-    #[error("writing output: {0}")]
-    Write(#[from] sink::SinkError),
 }
 
-fn process(
-    plan: &Plan,
-    planned: &PlannedGranule,
-    settings: &WriterSettings,
-) -> Result<Outcome, GranuleFailure> {
+fn process(plan: &Plan, planned: &PlannedGranule) -> Result<Outcome, GranuleFailure> {
     let clock = Instant::now();
     let name = &planned.granule.name;
     let opened = store::open(&planned.granule, &plan.access)?;
     let counters = opened.counters.clone();
     let file = ReaderFile::open_with_prefetch(opened.storage, opened.prefetch)?;
+    killpoint::reached("fetch");
     let meta = granule::granule_meta(&file, name)?;
     if let (Some(window), Some(start), Some(end)) = (plan.request.time_window, meta.start, meta.end)
         && !window.meets(start, end)
@@ -216,13 +311,7 @@ fn process(
         return Ok(Outcome::Skipped("outside the time window".to_string()));
     }
     let extracted = granule::extract(&file, name, meta, &plan.request)?;
-    let files = sink::write_granule(
-        &plan.output,
-        name,
-        &extracted.batch,
-        &plan.partition_by,
-        settings,
-    )?;
+    killpoint::reached("decode");
     let detail = GranuleDetail {
         granule: name.clone(),
         rows: extracted.batch.num_rows() as u64,
@@ -238,7 +327,10 @@ fn process(
         metadata_bytes: counters.metadata.load(std::sync::atomic::Ordering::Relaxed),
         seconds: clock.elapsed().as_secs_f64(),
         beams: extracted.beams.iter().map(BeamCountRecord::from).collect(),
-        files: files.iter().map(FileRecord::from).collect(),
     };
-    Ok(Outcome::Done(detail, extracted.warnings))
+    Ok(Outcome::Done(
+        Box::new(detail),
+        extracted.warnings,
+        extracted.batch,
+    ))
 }

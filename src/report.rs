@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::granule::BeamCount;
-use crate::sink::{Output, SinkError, WrittenFile};
+use crate::sink::journal::CommittedFile;
+use crate::sink::{Output, SinkError};
 
 /// The folder under the output that holds run reports.
 pub const RUNS_FOLDER: &str = "_runs";
@@ -21,6 +22,7 @@ pub struct RunReport {
     /// `K/N` when the run was one shard of several.
     pub shard: Option<String>,
     pub granules: GranuleTally,
+    /// Rows committed by this run.
     pub rows_written: u64,
     pub bytes_read: u64,
     pub requests: u64,
@@ -31,12 +33,17 @@ pub struct RunReport {
     pub skipped_granules: Vec<GranuleNote>,
     /// One entry per granule read.
     pub details: Vec<GranuleDetail>,
+    /// Files this run committed.
+    pub files: Vec<FileRecord>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct GranuleTally {
     pub planned: u64,
+    /// Done by this run.
     pub done: u64,
+    /// Done by earlier runs into the same output (from the journal), not read again.
+    pub already_done: u64,
     pub skipped: u64,
     pub failed: Vec<GranuleNote>,
 }
@@ -70,7 +77,6 @@ pub struct GranuleDetail {
     pub metadata_bytes: u64,
     pub seconds: f64,
     pub beams: Vec<BeamCountRecord>,
-    pub files: Vec<FileRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -99,8 +105,8 @@ pub struct FileRecord {
     pub bytes: u64,
 }
 
-impl From<&WrittenFile> for FileRecord {
-    fn from(file: &WrittenFile) -> Self {
+impl From<&CommittedFile> for FileRecord {
+    fn from(file: &CommittedFile) -> Self {
         FileRecord {
             path: file.path.clone(),
             rows: file.rows,

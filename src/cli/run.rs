@@ -29,7 +29,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         threads: args.threads.map(usize::from),
         shard: args.shard,
         fresh: args.fresh,
-        ..RunOptions::default()
     };
     let (report, report_path) = pipeline::run(&plan, &options, clock.elapsed().as_secs_f64())?;
     let tally = &report.granules;

@@ -20,7 +20,7 @@ use crate::granule::{
 };
 use crate::manifest::{BeamsSpec, Manifest, ManifestError};
 use crate::region::Region;
-use crate::sink::{Output, PartitionKey};
+use crate::sink::{Output, PartitionKey, WriterSettings};
 use crate::store::Access;
 use crate::store::auth::EarthdataAuth;
 use crate::store::https::{EDL_HOST, NasaClient, authority};
@@ -75,9 +75,59 @@ pub struct Plan {
     pub access: Arc<Access>,
     pub output: Output,
     pub partition_by: Vec<PartitionKey>,
+    /// File sizes, buffering and checkpoints of the dataset writer.
+    pub writer: WriterSettings,
     pub granules: Vec<PlannedGranule>,
     /// Notes from planning (duplicate names, ...), copied into the run report.
     pub warnings: Vec<String>,
+}
+
+/// The writer's settings from `output:`, each checked; errors name the field.
+fn writer_settings(
+    spec: &crate::manifest::OutputSpec,
+) -> Result<WriterSettings, (&'static str, String)> {
+    let defaults = WriterSettings::default();
+    let positive = |field: &'static str, value: Option<f64>, default: f64| match value {
+        None => Ok(default),
+        Some(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Some(v) => Err((field, format!("must be a positive number, not {v}"))),
+    };
+    let count = |field: &'static str, value: Option<u64>, default: u64| match value {
+        None => Ok(default),
+        Some(0) => Err((field, "must be at least 1".to_string())),
+        Some(v) => Ok(v),
+    };
+    const MB: f64 = 1024.0 * 1024.0;
+    let zstd_level = match spec.zstd_level {
+        None => defaults.zstd_level,
+        Some(level) if (1..=22).contains(&level) => level,
+        Some(level) => return Err(("zstd_level", format!("must be 1 to 22, not {level}"))),
+    };
+    Ok(WriterSettings {
+        zstd_level,
+        row_group_rows: count(
+            "row_group_rows",
+            spec.row_group_rows,
+            defaults.row_group_rows as u64,
+        )? as usize,
+        file_bytes: (positive("file_mb", spec.file_mb, defaults.file_bytes as f64 / MB)? * MB)
+            as u64,
+        buffer_bytes: (positive(
+            "buffer_mb",
+            spec.buffer_mb,
+            defaults.buffer_bytes as f64 / MB,
+        )? * MB) as usize,
+        checkpoint_granules: count(
+            "checkpoint_granules",
+            spec.checkpoint_granules,
+            defaults.checkpoint_granules,
+        )?,
+        checkpoint_seconds: positive(
+            "checkpoint_minutes",
+            spec.checkpoint_minutes,
+            defaults.checkpoint_seconds / 60.0,
+        )? * 60.0,
+    })
 }
 
 impl Plan {
@@ -351,6 +401,9 @@ impl Plan {
             Output::Local(folder)
         };
 
+        let writer = writer_settings(&manifest.output)
+            .map_err(|(field, message)| field_error(&format!("output.{field}"), message))?;
+
         // Source.
         let source = &manifest.source;
         let n_sources = [
@@ -587,6 +640,7 @@ impl Plan {
             access: Arc::new(access),
             output,
             partition_by,
+            writer,
             granules,
             warnings,
         })

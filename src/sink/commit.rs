@@ -13,6 +13,16 @@ pub fn is_hidden(name: &str) -> bool {
 
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
+    write_atomically_with(path, bytes, || {})
+}
+
+/// `write_atomically`, calling `before_rename` between the durable
+/// temporary file and the rename (where tests kill the process).
+pub fn write_atomically_with(
+    path: &Path,
+    bytes: &[u8],
+    before_rename: impl FnOnce(),
+) -> Result<(), SinkError> {
     let io_error = |err: std::io::Error| SinkError::Io {
         path: path.display().to_string(),
         message: err.to_string(),
@@ -30,7 +40,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
         let mut file = std::fs::File::create(&temporary)?;
         file.write_all(bytes)?;
         file.sync_all()?;
-        std::fs::rename(&temporary, path)
+        before_rename();
+        std::fs::rename(&temporary, path)?;
+        // The rename itself is durable once the folder is synced.
+        std::fs::File::open(folder)?.sync_all()
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&temporary);

@@ -1,10 +1,14 @@
 //! The output dataset: rows split by the manifest's `partition_by` into hive
-//! folders (`year=2019/month=01/`), encoded as GeoParquet 1.1 (`encode`), and
-//! committed by rename so readers never see a partial file (`commit`).
+//! folders (`year=2019/month=01/`), encoded as GeoParquet 1.1 (`encode`),
+//! buffered per partition across granules (`writer`), and committed through
+//! a journal so readers never see a partial file and a killed run resumes
+//! without losing or repeating a row (`journal`).
 
 mod commit;
 mod encode;
+pub mod journal;
 mod output;
+mod writer;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,8 +19,9 @@ use arrow::datatypes::{Schema, SchemaRef, TimestampMicrosecondType, UInt8Type, U
 use chrono::{DateTime, Datelike};
 
 pub use commit::{is_hidden, write_atomically};
-pub use encode::{WriterSettings, encode_geoparquet};
+pub use encode::{GeoParquetFile, WriterSettings, encode_geoparquet};
 pub use output::Output;
+pub use writer::DatasetWriter;
 
 /// Why writing failed.
 #[derive(Debug, thiserror::Error)]
@@ -188,45 +193,4 @@ fn partition_values(batch: &RecordBatch, key: PartitionKey) -> Result<Vec<String
                 .collect()
         }
     })
-}
-
-/// A file the sink committed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct WrittenFile {
-    /// Path relative to the dataset root.
-    pub path: String,
-    pub rows: u64,
-    pub bytes: u64,
-}
-
-/// Writes one granule's rows into the dataset at `root`: one file per
-/// partition, named after the granule so a rerun replaces rather than duplicates.
-pub fn write_granule(
-    output: &Output,
-    granule: &str,
-    batch: &RecordBatch,
-    partition_by: &[PartitionKey],
-    settings: &WriterSettings,
-) -> Result<Vec<WrittenFile>, SinkError> {
-    if batch.num_rows() == 0 {
-        return Ok(Vec::new());
-    }
-    let schema = file_schema(&batch.schema(), partition_by);
-    let stem = granule.strip_suffix(".h5").unwrap_or(granule);
-    let mut written = Vec::new();
-    for (folder, part) in split_partitions(batch, partition_by, &schema)? {
-        let relative = folder
-            .join(format!("part-{stem}.parquet"))
-            .to_string_lossy()
-            .into_owned();
-        let bytes = encode_geoparquet(&schema, std::slice::from_ref(&part), settings)?;
-        let n_bytes = bytes.len() as u64;
-        output.put(&relative, bytes)?;
-        written.push(WrittenFile {
-            path: relative,
-            rows: part.num_rows() as u64,
-            bytes: n_bytes,
-        });
-    }
-    Ok(written)
 }

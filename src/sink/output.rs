@@ -12,7 +12,13 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
+use super::commit::write_atomically_with;
 use super::{SinkError, write_atomically};
+
+/// Files written but not yet committed: hidden from readers under `_runs`.
+pub const STAGING: &str = "_runs/staging";
+/// Commit records: one JSON file per checkpoint of each worker.
+pub const JOURNAL: &str = "_runs/journal";
 
 /// The dataset's root.
 #[derive(Clone)]
@@ -95,6 +101,220 @@ impl Output {
                     })
             }
         }
+    }
+
+    /// Where the writer builds files before they are staged: the dataset's
+    /// own staging folder for a local dataset (so staging is a no-op and
+    /// publishing a rename), a local scratch folder for an object store.
+    pub fn scratch_folder(&self, run_id: &str) -> PathBuf {
+        match self {
+            Output::Local(root) => root.join(STAGING),
+            Output::Store { .. } => std::env::temp_dir().join(format!("icesat2-{run_id}")),
+        }
+    }
+
+    /// Makes a file built in `scratch_folder` durable under
+    /// `_runs/staging/<name>` (fsync locally, an upload to an object store).
+    pub fn stage(&self, local: &Path, name: &str) -> Result<(), SinkError> {
+        let io_error = |path: String, err: &dyn std::fmt::Display| SinkError::Io {
+            path,
+            message: err.to_string(),
+        };
+        match self {
+            Output::Local(_) => std::fs::File::open(local)
+                .and_then(|file| file.sync_all())
+                .map_err(|err| io_error(local.display().to_string(), &err)),
+            Output::Store { store, prefix, url } => {
+                let target = Self::object_path(prefix, &format!("{STAGING}/{name}"));
+                crate::store::runtime().block_on(async {
+                    let mut file = tokio::fs::File::open(local)
+                        .await
+                        .map_err(|err| io_error(local.display().to_string(), &err))?;
+                    let mut upload = object_store::buffered::BufWriter::new(store.clone(), target);
+                    tokio::io::copy(&mut file, &mut upload)
+                        .await
+                        .map_err(|err| io_error(format!("{url}/{STAGING}/{name}"), &err))?;
+                    tokio::io::AsyncWriteExt::shutdown(&mut upload)
+                        .await
+                        .map_err(|err| io_error(format!("{url}/{STAGING}/{name}"), &err))
+                })?;
+                std::fs::remove_file(local)
+                    .map_err(|err| io_error(local.display().to_string(), &err))
+            }
+        }
+    }
+
+    /// Moves staged file `name` to `relative`, where readers see it. Running
+    /// it again after it succeeded (recovery, another worker) does nothing.
+    pub fn publish(&self, name: &str, relative: &str) -> Result<(), SinkError> {
+        match self {
+            Output::Local(root) => {
+                let from = root.join(STAGING).join(name);
+                let to = root.join(relative);
+                let io_error = |err: std::io::Error| SinkError::Io {
+                    path: to.display().to_string(),
+                    message: err.to_string(),
+                };
+                if let Some(folder) = to.parent() {
+                    std::fs::create_dir_all(folder).map_err(io_error)?;
+                }
+                match std::fs::rename(&from, &to) {
+                    Ok(()) => Ok(()),
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound && to.is_file() => {
+                        Ok(())
+                    }
+                    Err(err) => Err(io_error(err)),
+                }
+            }
+            Output::Store { store, prefix, url } => {
+                let from = Self::object_path(prefix, &format!("{STAGING}/{name}"));
+                let to = Self::object_path(prefix, relative);
+                crate::store::runtime().block_on(async {
+                    let io_error = |err: object_store::Error| SinkError::Io {
+                        path: format!("{url}/{relative}"),
+                        message: err.to_string(),
+                    };
+                    match store.copy(&from, &to).await {
+                        Ok(()) => {}
+                        Err(object_store::Error::NotFound { .. }) => {
+                            return match store.head(&to).await {
+                                Ok(_) => Ok(()),
+                                Err(err) => Err(io_error(err)),
+                            };
+                        }
+                        Err(err) => return Err(io_error(err)),
+                    }
+                    match store.delete(&from).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                        Err(err) => Err(io_error(err)),
+                    }
+                })
+            }
+        }
+    }
+
+    /// Names of the files in `_runs/staging/`.
+    pub fn staged_files(&self) -> Result<Vec<String>, SinkError> {
+        self.list_names(STAGING)
+    }
+
+    /// Removes staged file `name` (never committed: an interrupted run's).
+    pub fn remove_staged(&self, name: &str) -> Result<(), SinkError> {
+        self.remove(&format!("{STAGING}/{name}"))
+    }
+
+    /// Every journal record: (name, contents).
+    pub fn journal_records(&self) -> Result<Vec<(String, Vec<u8>)>, SinkError> {
+        let mut records = Vec::new();
+        for name in self.list_names(JOURNAL)? {
+            if !name.ends_with(".json") {
+                continue;
+            }
+            records.push((name.clone(), self.get(&format!("{JOURNAL}/{name}"))?));
+        }
+        Ok(records)
+    }
+
+    /// Writes journal record `name` whole or not at all: the commit point.
+    pub fn put_journal_record(&self, name: &str, bytes: Vec<u8>) -> Result<(), SinkError> {
+        let relative = format!("{JOURNAL}/{name}");
+        match self {
+            Output::Local(root) => {
+                let path = root.join(&relative);
+                write_atomically_with(&path, &bytes, || crate::killpoint::reached("journal"))
+            }
+            Output::Store { .. } => {
+                crate::killpoint::reached("journal");
+                self.put(&relative, bytes)
+            }
+        }
+    }
+
+    fn get(&self, relative: &str) -> Result<Vec<u8>, SinkError> {
+        match self {
+            Output::Local(root) => {
+                let path = root.join(relative);
+                std::fs::read(&path).map_err(|err| SinkError::Io {
+                    path: path.display().to_string(),
+                    message: err.to_string(),
+                })
+            }
+            Output::Store { store, prefix, url } => {
+                let path = Self::object_path(prefix, relative);
+                crate::store::runtime()
+                    .block_on(async { store.get(&path).await?.bytes().await })
+                    .map(|bytes| bytes.to_vec())
+                    .map_err(|err| SinkError::Io {
+                        path: format!("{url}/{relative}"),
+                        message: err.to_string(),
+                    })
+            }
+        }
+    }
+
+    fn remove(&self, relative: &str) -> Result<(), SinkError> {
+        match self {
+            Output::Local(root) => {
+                let path = root.join(relative);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => Ok(()),
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(err) => Err(SinkError::Io {
+                        path: path.display().to_string(),
+                        message: err.to_string(),
+                    }),
+                }
+            }
+            Output::Store { store, prefix, url } => {
+                let path = Self::object_path(prefix, relative);
+                match crate::store::runtime().block_on(store.delete(&path)) {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(err) => Err(SinkError::Io {
+                        path: format!("{url}/{relative}"),
+                        message: err.to_string(),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// File names directly under `relative` (a folder under the root).
+    fn list_names(&self, relative: &str) -> Result<Vec<String>, SinkError> {
+        let mut names = match self {
+            Output::Local(root) => {
+                let folder = root.join(relative);
+                match std::fs::read_dir(&folder) {
+                    Ok(entries) => entries
+                        .flatten()
+                        .filter(|entry| entry.path().is_file())
+                        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                        .collect(),
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                    Err(err) => {
+                        return Err(SinkError::Io {
+                            path: folder.display().to_string(),
+                            message: err.to_string(),
+                        });
+                    }
+                }
+            }
+            Output::Store { store, prefix, url } => {
+                let base = Self::object_path(prefix, relative);
+                let objects: Vec<_> = crate::store::runtime()
+                    .block_on(store.list(Some(&base)).try_collect::<Vec<_>>())
+                    .map_err(|err| SinkError::Io {
+                        path: format!("{url}/{relative}"),
+                        message: err.to_string(),
+                    })?;
+                objects
+                    .into_iter()
+                    .filter_map(|object| object.location.filename().map(str::to_string))
+                    .collect()
+            }
+        };
+        names.retain(|name| !name.starts_with('.'));
+        names.sort();
+        Ok(names)
     }
 
     /// Removes what runs write (hive partition folders, top-level part

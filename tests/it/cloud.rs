@@ -81,10 +81,9 @@ fn run(cloud: &Cloud, region: &str, variables: &str, local: Option<&Path>) -> (W
     let runs = work.join("out/_runs");
     let report = std::fs::read_dir(&runs)
         .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+        .map(|e| e.unwrap().path())
+        .find(|path| path.extension().is_some_and(|e| e == "json"))
+        .unwrap();
     let report: RunReport =
         serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
     (work, report)

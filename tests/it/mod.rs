@@ -1,5 +1,7 @@
 mod util;
 
+#[cfg(feature = "hdf5")]
+mod bulk;
 mod cli;
 #[cfg(feature = "hdf5")]
 mod cloud;

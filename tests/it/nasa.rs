@@ -57,7 +57,7 @@ fn granules() -> Vec<PathBuf> {
 }
 
 /// The [W, S, E, N] of a granule's segments.
-fn bbox_of(file: &Path) -> [f64; 4] {
+pub(super) fn bbox_of(file: &Path) -> [f64; 4] {
     let reader = ReaderFile::open(Arc::new(store::open_local(file).unwrap())).unwrap();
     let mut bbox = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
     for beam in BEAMS {

@@ -106,6 +106,7 @@ fn read_report(output: &Path) -> RunReport {
     let mut reports: Vec<PathBuf> = std::fs::read_dir(output.join("_runs"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
         .collect();
     reports.sort();
     let text = std::fs::read_to_string(reports.last().unwrap()).unwrap();
@@ -389,7 +390,7 @@ fn partition_columns_move_to_folders() {
 }
 
 #[test]
-fn a_second_run_replaces_rather_than_duplicates() {
+fn a_second_run_reads_nothing_and_duplicates_nothing() {
     let granules = tasmania_granules();
     let case = Case {
         granules: &granules,
@@ -400,6 +401,10 @@ fn a_second_run_replaces_rather_than_duplicates() {
     };
     let (work, report, _) = case.run();
     work.run(&["run", "m.yaml"]).success();
+    let again = read_report(&work.join("out"));
+    assert_eq!(again.granules.done, 0);
+    assert_eq!(again.granules.already_done, report.granules.done);
+    assert_eq!(again.rows_written, 0);
     let rows = util::python_script(
         "query.py",
         &[work.join("out").to_str().unwrap(), "select count(*) from t"],

@@ -81,10 +81,47 @@ impl s3s::auth::S3Auth for ExpiringAuth {
     }
 }
 
+/// Injected failures: requests for an object whose key contains the text
+/// get 503 Slow Down, as many times as the count says.
+#[derive(Clone, Default)]
+pub struct Faults(Arc<Mutex<Vec<(String, u32)>>>);
+
+impl Faults {
+    pub fn fail(&self, key_contains: &str, times: u32) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((key_contains.to_string(), times));
+    }
+
+    /// Failures still to serve.
+    pub fn remaining(&self) -> u32 {
+        self.0.lock().unwrap().iter().map(|(_, n)| n).sum()
+    }
+}
+
+#[async_trait::async_trait]
+impl s3s::access::S3Access for Faults {
+    async fn check(&self, cx: &mut s3s::access::S3AccessContext<'_>) -> s3s::S3Result<()> {
+        if let s3s::path::S3Path::Object { key, .. } = cx.s3_path() {
+            let mut faults = self.0.lock().unwrap();
+            if let Some((_, n)) = faults
+                .iter_mut()
+                .find(|(text, n)| *n > 0 && key.contains(text.as_str()))
+            {
+                *n -= 1;
+                return Err(s3s::s3_error!(SlowDown, "injected fault"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A running S3 server over a folder (one subfolder per bucket).
 pub struct S3Server {
     pub endpoint: String,
     pub requests: Arc<AtomicU64>,
+    pub faults: Faults,
 }
 
 impl S3Server {
@@ -97,6 +134,8 @@ impl S3Server {
             delay,
             requests: requests.clone(),
         });
+        let faults = Faults::default();
+        builder.set_access(faults.clone());
         let service = builder.build();
         let listener = server_runtime()
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -120,6 +159,7 @@ impl S3Server {
         S3Server {
             endpoint: format!("http://{address}"),
             requests,
+            faults,
         }
     }
 }

@@ -38,8 +38,14 @@ impl Workdir {
 
     /// Runs `icesat2 ARGS` in the work folder.
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_env(args, &[])
+    }
+
+    /// Runs `icesat2 ARGS` in the work folder with extra environment variables.
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_icesat2"))
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(self.path())
             .output()
             .unwrap();
@@ -53,6 +59,11 @@ pub struct Run(pub Output);
 impl Run {
     pub fn code(&self) -> i32 {
         self.0.status.code().unwrap_or(-1)
+    }
+
+    /// The signal that ended the process, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        std::os::unix::process::ExitStatusExt::signal(&self.0.status)
     }
 
     pub fn stdout(&self) -> String {

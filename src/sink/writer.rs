@@ -1,0 +1,234 @@
+//! The dataset writer: rows of many granules buffered per partition into
+//! open GeoParquet files, each closed at the target size; at a checkpoint
+//! every open file is closed, staged and committed with the granules it
+//! holds (`journal`). Memory is bounded by `buffer_bytes` (open row groups,
+//! all partitions together), not by the number of granules or rows.
+
+use std::collections::BTreeMap;
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+
+use super::journal::{CommitRecord, CommittedFile};
+use super::{
+    GeoParquetFile, Output, PartitionKey, SinkError, WriterSettings, file_schema, split_partitions,
+};
+
+/// A file being filled with one partition's rows.
+struct OpenFile {
+    staged: String,
+    path: String,
+    local: PathBuf,
+    file: GeoParquetFile<BufWriter<std::fs::File>>,
+    rows: u64,
+}
+
+/// A closed file, not yet committed.
+struct ClosedFile {
+    local: PathBuf,
+    committed: CommittedFile,
+}
+
+pub struct DatasetWriter<'a> {
+    output: &'a Output,
+    partition_by: Vec<PartitionKey>,
+    settings: WriterSettings,
+    run_id: String,
+    worker: String,
+    manifest_sha256: String,
+    scratch: PathBuf,
+    /// The files' schema, fixed by the first batch.
+    schema: Option<SchemaRef>,
+    open: BTreeMap<PathBuf, OpenFile>,
+    closed: Vec<ClosedFile>,
+    /// Granules handed over since the last checkpoint.
+    pending: Vec<String>,
+    next_file: u64,
+    next_record: u64,
+    last_checkpoint: Instant,
+}
+
+impl<'a> DatasetWriter<'a> {
+    pub fn new(
+        output: &'a Output,
+        partition_by: &[PartitionKey],
+        settings: WriterSettings,
+        run_id: &str,
+        worker: &str,
+        manifest_sha256: &str,
+    ) -> Result<Self, SinkError> {
+        let scratch = output.scratch_folder(run_id);
+        std::fs::create_dir_all(&scratch).map_err(|err| SinkError::Io {
+            path: scratch.display().to_string(),
+            message: format!("cannot create: {err}"),
+        })?;
+        Ok(DatasetWriter {
+            output,
+            partition_by: partition_by.to_vec(),
+            settings,
+            run_id: run_id.to_string(),
+            worker: worker.to_string(),
+            manifest_sha256: manifest_sha256.to_string(),
+            scratch,
+            schema: None,
+            open: BTreeMap::new(),
+            closed: Vec::new(),
+            pending: Vec::new(),
+            next_file: 0,
+            next_record: 0,
+            last_checkpoint: Instant::now(),
+        })
+    }
+
+    /// Adds every row of `granule` (possibly none). The granule is done once
+    /// a later `checkpoint` returns.
+    pub fn add(&mut self, granule: &str, batch: &RecordBatch) -> Result<(), SinkError> {
+        if batch.num_rows() > 0 {
+            let schema = self
+                .schema
+                .get_or_insert_with(|| file_schema(&batch.schema(), &self.partition_by))
+                .clone();
+            for (folder, part) in split_partitions(batch, &self.partition_by, &schema)? {
+                if !self.open.contains_key(&folder) {
+                    let file = self.open_file(&folder, &schema)?;
+                    self.open.insert(folder.clone(), file);
+                }
+                let open = self.open.get_mut(&folder).expect("opened above");
+                open.file.write(&part)?;
+                open.rows += part.num_rows() as u64;
+                if open.file.estimated_size() >= self.settings.file_bytes {
+                    let open = self.open.remove(&folder).expect("present");
+                    self.close(open)?;
+                }
+            }
+            self.bound_memory()?;
+        }
+        self.add_empty(granule)
+    }
+
+    /// Records `granule` as read with no rows to write.
+    pub fn add_empty(&mut self, granule: &str) -> Result<(), SinkError> {
+        self.pending.push(granule.to_string());
+        Ok(())
+    }
+
+    /// Whether the checkpoint interval (granules or time) has passed.
+    pub fn checkpoint_due(&self) -> bool {
+        self.pending.len() as u64 >= self.settings.checkpoint_granules
+            || self.last_checkpoint.elapsed().as_secs_f64() >= self.settings.checkpoint_seconds
+    }
+
+    /// Closes and stages every file, then commits them with the pending
+    /// granules. Returns the record (None when nothing was pending).
+    pub fn checkpoint(&mut self) -> Result<Option<CommitRecord>, SinkError> {
+        self.last_checkpoint = Instant::now();
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        for (_, open) in std::mem::take(&mut self.open) {
+            self.close(open)?;
+        }
+        let closed = std::mem::take(&mut self.closed);
+        for file in &closed {
+            self.output.stage(&file.local, &file.committed.staged)?;
+        }
+        crate::killpoint::reached("staged");
+        let record = CommitRecord {
+            run_id: self.run_id.clone(),
+            worker: self.worker.clone(),
+            sequence: self.next_record,
+            manifest_sha256: self.manifest_sha256.clone(),
+            granules: std::mem::take(&mut self.pending),
+            files: closed.into_iter().map(|file| file.committed).collect(),
+        };
+        self.next_record += 1;
+        record.commit(self.output)?;
+        Ok(Some(record))
+    }
+
+    /// Rows waiting in open row groups, in bytes.
+    pub fn buffered_bytes(&self) -> usize {
+        self.open
+            .values()
+            .map(|open| open.file.buffered_bytes())
+            .sum()
+    }
+
+    fn open_file(
+        &mut self,
+        folder: &std::path::Path,
+        schema: &SchemaRef,
+    ) -> Result<OpenFile, SinkError> {
+        let stem = format!("{}-{}-{:06}", self.run_id, self.worker, self.next_file);
+        self.next_file += 1;
+        let staged = format!("{stem}.parquet.staged");
+        let local = self.scratch.join(&staged);
+        let handle = std::fs::File::create(&local).map_err(|err| SinkError::Io {
+            path: local.display().to_string(),
+            message: err.to_string(),
+        })?;
+        let file = GeoParquetFile::new(
+            schema,
+            &self.settings,
+            BufWriter::with_capacity(1 << 20, handle),
+        )?;
+        let path = folder
+            .join(format!("part-{stem}.parquet"))
+            .to_string_lossy()
+            .replace('\\', "/");
+        Ok(OpenFile {
+            staged,
+            path,
+            local,
+            file,
+            rows: 0,
+        })
+    }
+
+    fn close(&mut self, open: OpenFile) -> Result<(), SinkError> {
+        let sink = open.file.finish()?;
+        let bytes = sink
+            .into_inner()
+            .map_err(|err| err.into_error())
+            .and_then(|file| {
+                file.sync_all()?;
+                Ok(file.metadata()?.len())
+            })
+            .map_err(|err| SinkError::Io {
+                path: open.local.display().to_string(),
+                message: err.to_string(),
+            })?;
+        self.closed.push(ClosedFile {
+            local: open.local,
+            committed: CommittedFile {
+                staged: open.staged,
+                path: open.path,
+                rows: open.rows,
+                bytes,
+            },
+        });
+        Ok(())
+    }
+
+    /// Writes the largest open row groups early until the buffered rows fit
+    /// in `buffer_bytes`.
+    fn bound_memory(&mut self) -> Result<(), SinkError> {
+        while self.buffered_bytes() > self.settings.buffer_bytes {
+            let Some(largest) = self
+                .open
+                .values_mut()
+                .max_by_key(|open| open.file.buffered_bytes())
+            else {
+                break;
+            };
+            if largest.file.buffered_bytes() == 0 {
+                break;
+            }
+            largest.file.flush_row_group()?;
+        }
+        Ok(())
+    }
+}
