@@ -33,10 +33,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let (report, report_path) = pipeline::run(&plan, &options, clock.elapsed().as_secs_f64())?;
     let tally = &report.granules;
     eprintln!(
-        "{}: {} granules planned, {} done, {} skipped, {} failed; {} rows written to {} ({:.1} s); report {}",
+        "{}: {} granules planned, {} done, {} already done, {} skipped, {} failed; {} rows written to {} ({:.1} s); report {}",
         plan.name,
         tally.planned,
         tally.done,
+        tally.already_done,
         tally.skipped,
         tally.failed.len(),
         report.rows_written,
