@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/icesat2-target}"
-cargo build --release --features hdf5 --quiet
-bin="$CARGO_TARGET_DIR/release/icesat2"
+[ -n "${ICESAT2_BIN:-}" ] || cargo build --release --features hdf5 --quiet
+bin="${ICESAT2_BIN:-$CARGO_TARGET_DIR/release/icesat2}"
 work="${BENCH_DIR:-$HOME/.cache/icesat2-bench}/bulk"
 if [ ! -f "$work/granules/.complete" ]; then
   rm -rf "$work/granules"

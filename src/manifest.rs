@@ -239,7 +239,7 @@ pub struct OutputSpec {
     /// Rows per Parquet row group. Default 131072.
     pub row_group_rows: Option<u64>,
     /// Memory in MB for rows waiting in open files, all partitions together;
-    /// beyond it the largest partition writes its row group early. Default 512.
+    /// beyond it the largest partition writes its row group early. Default 32.
     pub buffer_mb: Option<f64>,
     /// Commit (close the open files, record the granules done in the journal)
     /// after this many granules... Default 500.

@@ -35,7 +35,7 @@ impl Default for WriterSettings {
             zstd_level: 3,
             row_group_rows: 128 * 1024,
             file_bytes: 256 * 1024 * 1024,
-            buffer_bytes: 512 * 1024 * 1024,
+            buffer_bytes: 32 * 1024 * 1024,
             checkpoint_granules: 500,
             checkpoint_seconds: 600.0,
         }

@@ -173,7 +173,7 @@ impl<'a> DatasetWriter<'a> {
         let file = GeoParquetFile::new(
             schema,
             &self.settings,
-            BufWriter::with_capacity(1 << 20, handle),
+            BufWriter::with_capacity(64 << 10, handle),
         )?;
         let path = folder
             .join(format!("part-{stem}.parquet"))
