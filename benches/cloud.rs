@@ -96,11 +96,7 @@ struct Outcome {
 fn main() {
     let files = granules();
     let root = tempfile::tempdir().unwrap();
-    for file in &files {
-        let target = root.path().join(BUCKET).join(file.file_name().unwrap());
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(file, &target).unwrap();
-    }
+    std::fs::create_dir_all(root.path().join(BUCKET)).unwrap();
     let request = request();
     println!(
         "{} granules, {:.1} MB in all; notebook polygon, 3 variables",
@@ -118,7 +114,11 @@ fn main() {
     for delay in [Duration::ZERO, Duration::from_millis(50)] {
         let ring = servers::KeyRing::default();
         let (key, secret) = ring.issue(Duration::from_secs(3600));
-        let s3 = servers::S3Server::start(root.path(), ring, delay);
+        let s3 = servers::S3Server::start(root.path(), ring.clone(), delay);
+        for file in &files {
+            let name = file.file_name().unwrap().to_string_lossy();
+            s3.upload(&ring, BUCKET, &name, file);
+        }
         let store: Arc<dyn object_store::ObjectStore> = Arc::new(
             object_store::aws::AmazonS3Builder::new()
                 .with_bucket_name(BUCKET)

@@ -44,11 +44,10 @@ fn cloud(file: &Path) -> Cloud {
     let root = tempfile::tempdir().unwrap();
     let name = file.file_name().unwrap().to_string_lossy().into_owned();
     let key = format!("ATLAS/ATL08/006/{name}");
-    let target = root.path().join("s3").join(BUCKET).join(&key);
-    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-    std::fs::copy(file, &target).unwrap();
+    std::fs::create_dir_all(root.path().join("s3").join(BUCKET)).unwrap();
     let ring = KeyRing::default();
     let s3 = S3Server::start(&root.path().join("s3"), ring.clone(), Duration::ZERO);
+    s3.upload(&ring, BUCKET, &key, file);
     let listed = Listed {
         name,
         bucket: BUCKET.into(),
