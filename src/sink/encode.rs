@@ -108,16 +108,3 @@ impl<W: Write + Send> GeoParquetFile<W> {
 fn encode_error(err: &dyn std::fmt::Display) -> SinkError {
     SinkError::Encode(err.to_string())
 }
-
-/// Encodes `batches` as one GeoParquet file in memory.
-pub fn encode_geoparquet(
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    settings: &WriterSettings,
-) -> Result<Vec<u8>, SinkError> {
-    let mut file = GeoParquetFile::new(schema, settings, Vec::new())?;
-    for batch in batches {
-        file.write(batch)?;
-    }
-    file.finish()
-}

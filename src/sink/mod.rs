@@ -19,7 +19,7 @@ use arrow::datatypes::{Schema, SchemaRef, TimestampMicrosecondType, UInt8Type, U
 use chrono::{DateTime, Datelike};
 
 pub use commit::{is_hidden, write_atomically};
-pub use encode::{GeoParquetFile, WriterSettings, encode_geoparquet};
+pub use encode::{GeoParquetFile, WriterSettings};
 pub use output::Output;
 pub use writer::DatasetWriter;
 
