@@ -242,6 +242,7 @@ pub fn run(
     });
     progress.finish_and_clear();
     written.map_err(output_error)?;
+    writer.finish();
 
     tally.done = details.len() as u64;
     tally.skipped = skipped_granules.len() as u64;

@@ -337,6 +337,14 @@ impl Output {
                             path: url.clone(),
                             message: err.to_string(),
                         })?;
+                let mut objects = objects;
+                // The journal goes last (see `remove_local`).
+                objects.sort_by_key(|object| {
+                    object
+                        .location
+                        .as_ref()
+                        .contains(&format!("{}/", crate::report::RUNS_FOLDER))
+                });
                 for object in objects {
                     let relative = object
                         .location
@@ -375,7 +383,11 @@ fn remove_local(root: &Path) -> Result<(), SinkError> {
     let Ok(entries) = std::fs::read_dir(root) else {
         return Ok(());
     };
-    for entry in entries.flatten() {
+    let mut entries: Vec<_> = entries.flatten().collect();
+    // The journal goes last: killed half-way, the next run still knows which
+    // granules the remaining files hold, and does not write them again.
+    entries.sort_by_key(|entry| entry.file_name() == crate::report::RUNS_FOLDER);
+    for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
         if !is_ours(&name, path.is_dir()) {

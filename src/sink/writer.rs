@@ -149,6 +149,14 @@ impl<'a> DatasetWriter<'a> {
         Ok(Some(record))
     }
 
+    /// Ends the writer after its last checkpoint: removes a local scratch
+    /// folder used for an object-store output.
+    pub fn finish(self) {
+        if matches!(self.output, Output::Store { .. }) {
+            let _ = std::fs::remove_dir_all(&self.scratch);
+        }
+    }
+
     /// Rows waiting in open row groups, in bytes.
     pub fn buffered_bytes(&self) -> usize {
         self.open
