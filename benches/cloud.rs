@@ -186,15 +186,7 @@ fn main() {
             let mut rows = 0;
             let mut bytes = 0;
             for name in &names {
-                let data = store::runtime().block_on(async {
-                    store
-                        .get(&name.as_str().into())
-                        .await
-                        .unwrap()
-                        .bytes()
-                        .await
-                        .unwrap()
-                });
+                let data = download(&store, name);
                 bytes += data.len() as u64;
                 let storage = Arc::new(hdf5_reader::BytesStorage::new(data.to_vec()));
                 let file = ReaderFile::open(storage).unwrap();
@@ -214,15 +206,7 @@ fn main() {
             let mut rows = 0;
             let mut bytes = 0;
             for name in &names {
-                let data = store::runtime().block_on(async {
-                    store
-                        .get(&name.as_str().into())
-                        .await
-                        .unwrap()
-                        .bytes()
-                        .await
-                        .unwrap()
-                });
+                let data = download(&store, name);
                 bytes += data.len() as u64;
                 let local = root.path().join(format!("copy-{name}"));
                 std::fs::write(&local, &data).unwrap();
@@ -240,6 +224,19 @@ fn main() {
             &libhdf5,
         );
     }
+}
+
+/// The whole object, in one GET.
+fn download(store: &Arc<dyn object_store::ObjectStore>, name: &str) -> bytes::Bytes {
+    store::runtime().block_on(async {
+        store
+            .get(&name.into())
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+    })
 }
 
 fn measure(s3: &servers::S3Server, work: impl FnOnce() -> (usize, u64)) -> Outcome {

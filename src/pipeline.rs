@@ -40,6 +40,41 @@ pub struct RunOptions {
 /// (when read), notes for the report, and why it had no rows (when skipped).
 type Waiting = (Option<GranuleDetail>, Vec<String>, Option<String>);
 
+/// What the report says of granules: recorded only once a checkpoint
+/// commits them.
+#[derive(Default)]
+struct Ledger {
+    waiting: HashMap<String, Waiting>,
+    details: Vec<GranuleDetail>,
+    files: Vec<FileRecord>,
+    skipped_granules: Vec<GranuleNote>,
+    warnings: Vec<String>,
+}
+
+impl Ledger {
+    /// Commits what the writer holds and moves the granules it committed
+    /// from waiting into the report.
+    fn checkpoint(&mut self, writer: &mut DatasetWriter) -> Result<(), sink::SinkError> {
+        let Some(record) = writer.checkpoint()? else {
+            return Ok(());
+        };
+        self.files.extend(record.files.iter().map(FileRecord::from));
+        for name in &record.granules {
+            if let Some((detail, notes, skipped)) = self.waiting.remove(name) {
+                self.details.extend(detail);
+                self.warnings.extend(notes);
+                if let Some(reason) = skipped {
+                    self.skipped_granules.push(GranuleNote {
+                        granule: name.clone(),
+                        reason,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What became of one granule.
 enum Outcome {
     Done(Box<GranuleDetail>, Vec<String>, RecordBatch),
@@ -133,32 +168,10 @@ pub fn run(
     )
     .map_err(output_error)?;
 
-    // Granules handed to the writer, waiting for their checkpoint.
-    let mut waiting: HashMap<String, Waiting> = HashMap::new();
-    let mut details = Vec::new();
-    let mut files = Vec::new();
-    let mut commit = |writer: &mut DatasetWriter,
-                      waiting: &mut HashMap<String, Waiting>,
-                      details: &mut Vec<GranuleDetail>,
-                      skipped_granules: &mut Vec<GranuleNote>,
-                      warnings: &mut Vec<String>|
-     -> Result<(), sink::SinkError> {
-        if let Some(record) = writer.checkpoint()? {
-            files.extend(record.files.iter().map(FileRecord::from));
-            for name in &record.granules {
-                if let Some((detail, notes, skipped)) = waiting.remove(name) {
-                    details.extend(detail);
-                    warnings.extend(notes);
-                    if let Some(reason) = skipped {
-                        skipped_granules.push(GranuleNote {
-                            granule: name.clone(),
-                            reason,
-                        });
-                    }
-                }
-            }
-        }
-        Ok(())
+    let mut ledger = Ledger {
+        skipped_granules,
+        warnings,
+        ..Ledger::default()
     };
 
     let cancel = AtomicBool::new(false);
@@ -201,10 +214,12 @@ pub fn run(
             }
             let added = match outcome {
                 Outcome::Done(detail, notes, batch) => writer.add(&name, &batch).map(|()| {
-                    waiting.insert(name, (Some(*detail), notes, None));
+                    ledger.waiting.insert(name, (Some(*detail), notes, None));
                 }),
                 Outcome::Skipped(reason) => writer.add_empty(&name).map(|()| {
-                    waiting.insert(name, (None, Vec::new(), Some(reason)));
+                    ledger
+                        .waiting
+                        .insert(name, (None, Vec::new(), Some(reason)));
                 }),
                 Outcome::Failed(reason) => {
                     tally.failed.push(GranuleNote {
@@ -216,13 +231,7 @@ pub fn run(
             };
             let result = added.and_then(|()| {
                 if writer.checkpoint_due() {
-                    commit(
-                        &mut writer,
-                        &mut waiting,
-                        &mut details,
-                        &mut skipped_granules,
-                        &mut warnings,
-                    )
+                    ledger.checkpoint(&mut writer)
                 } else {
                     Ok(())
                 }
@@ -232,18 +241,19 @@ pub fn run(
                 return Err(err);
             }
         }
-        commit(
-            &mut writer,
-            &mut waiting,
-            &mut details,
-            &mut skipped_granules,
-            &mut warnings,
-        )
+        ledger.checkpoint(&mut writer)
     });
     progress.finish_and_clear();
     written.map_err(output_error)?;
     writer.finish();
 
+    let Ledger {
+        details,
+        files,
+        skipped_granules,
+        warnings,
+        ..
+    } = ledger;
     tally.done = details.len() as u64;
     tally.skipped = skipped_granules.len() as u64;
     let extract_s = clock.elapsed().as_secs_f64();

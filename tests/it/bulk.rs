@@ -39,16 +39,6 @@ fn workdir(granules: &Path) -> Workdir {
     work
 }
 
-fn same_rows(a: &Path, b: &Path) -> u64 {
-    util::python_script(
-        "compare_datasets.py",
-        &[a.to_str().unwrap(), b.to_str().unwrap()],
-    )
-    .trim()
-    .parse()
-    .unwrap()
-}
-
 /// Files under `root` a reader would see (not under `_` or `.` entries).
 fn visible_files(root: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -133,7 +123,7 @@ fn runs_killed_at_any_point_resume_to_the_rows_of_a_clean_run() {
         }
         let resumed = work.run(&["run", "m.yaml", "--threads", "2"]);
         resumed.success();
-        let rows = same_rows(&clean.join("out"), &work.join("out"));
+        let rows = util::same_rows(&clean.join("out"), &work.join("out"));
         assert!(rows > 1000, "{kills:?}: {rows}");
         let staging = work.join("out/_runs/staging");
         let left: Vec<_> = std::fs::read_dir(&staging)
@@ -203,7 +193,7 @@ fn three_shards_write_the_rows_of_one_run() {
         planned += report["granules"]["planned"].as_u64().unwrap();
     }
     assert_eq!(planned, 8);
-    let rows = same_rows(&whole.join("out"), &sharded.join("out"));
+    let rows = util::same_rows(&whole.join("out"), &sharded.join("out"));
     assert!(rows > 1000, "{rows}");
 }
 
@@ -332,6 +322,6 @@ fn failed_granules_are_listed_and_only_they_are_retried() {
         ),
     );
     clean.run(&["run", "m.yaml"]).success();
-    let rows = same_rows(&clean.join("out"), &work.join("out"));
+    let rows = util::same_rows(&clean.join("out"), &work.join("out"));
     assert!(rows > 1000, "{rows}");
 }

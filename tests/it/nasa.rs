@@ -22,17 +22,7 @@ const VARIABLES: &str = "variables: [land_segments/canopy/h_canopy, land_segment
 
 /// Granules near the region, plus decoys elsewhere that the track search must leave out.
 fn granules() -> Vec<PathBuf> {
-    let near = util::synthetic(
-        "tasmania-4x400",
-        &SynthOptions {
-            granules: 4,
-            seed: 5,
-            near: Some((147.368, -43.143)),
-            segments: 400,
-            photons: true,
-            bare_beams: vec![],
-        },
-    );
+    let near = util::tasmania_granules();
     let decoys = util::synthetic(
         "decoys-3x200",
         &SynthOptions {
@@ -166,16 +156,6 @@ fn run(work: &Workdir) -> util::Run {
     run
 }
 
-fn same_rows(a: &Path, b: &Path) -> u64 {
-    util::python_script(
-        "compare_datasets.py",
-        &[a.to_str().unwrap(), b.to_str().unwrap()],
-    )
-    .trim()
-    .parse()
-    .unwrap()
-}
-
 #[test]
 fn local_cmr_s3_and_cmr_https_give_identical_rows() {
     let nasa = nasa(NasaConfig::default(), Duration::ZERO);
@@ -185,9 +165,12 @@ fn local_cmr_s3_and_cmr_https_give_identical_rows() {
     run(&s3);
     let https = workdir(&nasa.cmr_manifest("https", "rgt", true), "test-token");
     run(&https);
-    let rows = same_rows(&local.join("out"), &s3.join("out"));
+    let rows = util::same_rows(&local.join("out"), &s3.join("out"));
     assert!(rows > 100, "{rows}");
-    assert_eq!(same_rows(&local.join("out"), &https.join("out")), rows);
+    assert_eq!(
+        util::same_rows(&local.join("out"), &https.join("out")),
+        rows
+    );
     // The local run prunes the decoys by name; the track search never lists them.
     let plan = local.run(&["plan", "--json", "m.yaml"]).success();
     let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
@@ -225,7 +208,7 @@ fn spatial_search_finds_the_same_rows() {
     run(&local);
     let spatial = workdir(&nasa.cmr_manifest("https", "spatial", true), "test-token");
     run(&spatial);
-    assert!(same_rows(&local.join("out"), &spatial.join("out")) > 100);
+    assert!(util::same_rows(&local.join("out"), &spatial.join("out")) > 100);
 }
 
 #[test]
@@ -249,7 +232,7 @@ fn credentials_that_expire_mid_run_are_refreshed() {
         nasa.server.seen.credentials.load(Ordering::Relaxed) >= 2,
         "credentials fetched only once"
     );
-    assert!(same_rows(&local.join("out"), &s3.join("out")) > 100);
+    assert!(util::same_rows(&local.join("out"), &s3.join("out")) > 100);
 }
 
 #[test]
@@ -380,7 +363,7 @@ fn netrc_login_flow_sends_the_password_only_to_earthdata_login() {
     );
     assert!(nasa.server.seen.edl_logins.load(Ordering::Relaxed) >= 1);
     assert_eq!(nasa.server.seen.password_leaks.load(Ordering::Relaxed), 0);
-    assert!(same_rows(&local.join("out"), &work.join("out")) > 100);
+    assert!(util::same_rows(&local.join("out"), &work.join("out")) > 100);
     assert!(!String::from_utf8_lossy(&output.stderr).contains(password));
 }
 
@@ -433,6 +416,6 @@ fn output_can_go_to_an_s3_prefix() {
     );
     let written = nasa.root.path().join("s3/results/runs/tasmania");
     assert!(written.join("_runs").is_dir());
-    assert!(same_rows(&local.join("out"), &written) > 100);
+    assert!(util::same_rows(&local.join("out"), &written) > 100);
     assert!(!stderr.contains(&secret));
 }

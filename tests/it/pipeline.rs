@@ -30,21 +30,6 @@ const VARIABLE_TYPES: [&str; 5] = [
     "ph_h=list<float32>",
 ];
 
-/// Synthetic granules around the notebook's polygon: 40 km of track each.
-fn tasmania_granules() -> PathBuf {
-    util::synthetic(
-        "tasmania-4x400",
-        &SynthOptions {
-            granules: 4,
-            seed: 5,
-            near: Some((147.368, -43.143)),
-            segments: 400,
-            photons: true,
-            bare_beams: vec![],
-        },
-    )
-}
-
 /// A run of `manifest` over `granules`, with the region in `region.json`.
 struct Case<'a> {
     granules: &'a Path,
@@ -181,7 +166,7 @@ fn demo_manifest_runs_and_opens_in_every_reader() {
 
 #[test]
 fn notebook_polygon_matches_the_notebook_way() {
-    let granules = tasmania_granules();
+    let granules = util::tasmania_granules();
     let (_, report, rows) = Case {
         granules: &granules,
         region: NOTEBOOK_POLYGON,
@@ -196,7 +181,7 @@ fn notebook_polygon_matches_the_notebook_way() {
 
 #[test]
 fn multipolygon_with_a_hole_matches_the_notebook_way() {
-    let granules = tasmania_granules();
+    let granules = util::tasmania_granules();
     let region = r#"{"type":"FeatureCollection","features":[
         {"type":"Feature","properties":{},"geometry":{"type":"MultiPolygon","coordinates":[
           [[[147.2,-43.25],[147.55,-43.25],[147.55,-43.05],[147.2,-43.05],[147.2,-43.25]],
@@ -225,7 +210,7 @@ fn multipolygon_with_a_hole_matches_the_notebook_way() {
 
 #[test]
 fn strong_beam_filter_matches_the_notebook_way() {
-    let granules = tasmania_granules();
+    let granules = util::tasmania_granules();
     let region = r#"{"type":"Polygon","coordinates":[[[147.2,-43.25],[147.55,-43.25],[147.55,-43.05],[147.2,-43.05],[147.2,-43.25]]]}"#;
     let (work, report, rows) = Case {
         granules: &granules,
@@ -254,7 +239,7 @@ fn strong_beam_filter_matches_the_notebook_way() {
 
 #[test]
 fn time_window_cutting_a_granule_matches_the_notebook_way() {
-    let granules = tasmania_granules();
+    let granules = util::tasmania_granules();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&granules)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -297,7 +282,7 @@ fn time_window_cutting_a_granule_matches_the_notebook_way() {
 
 #[test]
 fn night_only_and_drop_fill_match_the_notebook_way() {
-    let granules = tasmania_granules();
+    let granules = util::tasmania_granules();
     let region = r#"{"type":"Polygon","coordinates":[[[147.2,-43.35],[147.55,-43.35],[147.55,-42.95],[147.2,-42.95],[147.2,-43.35]]]}"#;
     let (_, _, all_rows) = Case {
         granules: &granules,
@@ -362,7 +347,7 @@ fn beam_without_land_segments_is_skipped_quietly() {
 
 #[test]
 fn partition_columns_move_to_folders() {
-    let granules = tasmania_granules();
+    let granules = util::tasmania_granules();
     let region = NOTEBOOK_POLYGON;
     let (work, _, _) = Case {
         granules: &granules,
@@ -391,7 +376,7 @@ fn partition_columns_move_to_folders() {
 
 #[test]
 fn a_second_run_reads_nothing_and_duplicates_nothing() {
-    let granules = tasmania_granules();
+    let granules = util::tasmania_granules();
     let case = Case {
         granules: &granules,
         region: NOTEBOOK_POLYGON,

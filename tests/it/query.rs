@@ -3,23 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use icesat2::synth::SynthOptions;
-
 use super::util::{self, Workdir};
 
 /// A dataset written by `icesat2 run` over the Tasmania granules.
 fn dataset() -> (Workdir, PathBuf) {
-    let granules = util::synthetic(
-        "tasmania-4x400",
-        &SynthOptions {
-            granules: 4,
-            seed: 5,
-            near: Some((147.368, -43.143)),
-            segments: 400,
-            photons: true,
-            bare_beams: vec![],
-        },
-    );
+    let granules = util::tasmania_granules();
     let work = Workdir::new();
     work.write(
         "m.yaml",

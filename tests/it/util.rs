@@ -156,3 +156,31 @@ pub fn synthetic(key: &str, options: &icesat2::synth::SynthOptions) -> PathBuf {
 
 /// The notebook's polygon (corners of `../shared/data/poly.json`), as GeoJSON text.
 pub const NOTEBOOK_POLYGON: &str = r#"{"type":"Polygon","coordinates":[[[147.36292814819225,-43.13877567220346],[147.37430514872108,-43.138230401452724],[147.37434935986303,-43.14713157803227],[147.36332604846982,-43.14788316744545],[147.36292814819225,-43.13877567220346]]]}"#;
+
+/// Synthetic granules around the notebook's polygon: four granules, 40 km of track each.
+#[cfg(feature = "hdf5")]
+pub fn tasmania_granules() -> PathBuf {
+    synthetic(
+        "tasmania-4x400",
+        &icesat2::synth::SynthOptions {
+            granules: 4,
+            seed: 5,
+            near: Some((147.368, -43.143)),
+            segments: 400,
+            photons: true,
+            bare_beams: vec![],
+        },
+    )
+}
+
+/// The row count of two datasets that hold the same rows (any order, any
+/// file layout); panics, naming the difference, otherwise.
+pub fn same_rows(a: &Path, b: &Path) -> u64 {
+    python_script(
+        "compare_datasets.py",
+        &[a.to_str().unwrap(), b.to_str().unwrap()],
+    )
+    .trim()
+    .parse()
+    .unwrap()
+}
