@@ -79,6 +79,7 @@ fn request() -> Request {
 }
 
 fn extract(source: &dyn Hdf5Source, name: &str, request: &Request) -> usize {
+    granule::preload(source, request);
     let meta = granule::granule_meta(source, name).unwrap();
     granule::extract(source, name, meta, request)
         .unwrap()

@@ -315,6 +315,7 @@ fn process(plan: &Plan, planned: &PlannedGranule) -> Result<Outcome, GranuleFail
     let counters = opened.counters.clone();
     let file = ReaderFile::open_with_prefetch(opened.storage, opened.prefetch)?;
     killpoint::reached("fetch");
+    granule::preload(&file, &plan.request);
     let meta = granule::granule_meta(&file, name)?;
     if let (Some(window), Some(start), Some(end)) = (plan.request.time_window, meta.start, meta.end)
         && !window.meets(start, end)

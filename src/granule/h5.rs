@@ -297,6 +297,11 @@ pub trait Hdf5Source: Send + Sync {
         Ok(())
     }
 
+    /// Reads ahead the metadata of these paths (groups, dataset headers,
+    /// chunk indexes) where that saves waiting later; absent paths are
+    /// ignored, and errors surface when the path is read.
+    fn preload(&self, _paths: &[String]) {}
+
     /// Every row of a numeric dataset.
     fn read_all(&self, path: &str) -> Result<Values, GranuleError> {
         let info = self.dataset(path)?;

@@ -81,6 +81,14 @@ impl BeamSelection {
             BeamSelection::Named(names) => names.iter().any(|name| name == beam.name),
         }
     }
+
+    /// Whether the beam named `name` may be kept, before its strength is known.
+    fn may_keep(&self, name: &str) -> bool {
+        match self {
+            BeamSelection::Named(names) => names.iter().any(|candidate| candidate == name),
+            _ => true,
+        }
+    }
 }
 
 /// An inclusive time window, microseconds since the Unix epoch.
@@ -172,8 +180,64 @@ pub struct Extracted {
     pub warnings: Vec<String>,
 }
 
+/// Granule-level datasets `granule_meta` reads.
+const META_PATHS: [&str; 6] = [
+    "/orbit_info/rgt",
+    "/orbit_info/cycle_number",
+    "/orbit_info/sc_orient",
+    "/ancillary_data/start_region",
+    "/ancillary_data/data_start_utc",
+    "/ancillary_data/data_end_utc",
+];
+
+/// Every dataset `granule_meta` and `extract` may read for `request`, in
+/// every beam: known before any row is read, so the metadata of all of them
+/// can be walked at once (`Hdf5Source::preload`).
+pub fn request_paths(request: &Request) -> Vec<String> {
+    let mut paths: Vec<String> = META_PATHS.iter().map(|path| path.to_string()).collect();
+    let mut relative = vec!["land_segments/latitude", "land_segments/longitude"];
+    relative.push("land_segments/delta_time");
+    if request.night_only {
+        relative.push("land_segments/night_flag");
+    }
+    relative.extend(request.variables.iter().map(|v| v.spec.path));
+    if request
+        .variables
+        .iter()
+        .any(|v| v.spec.level == Level::Photon)
+    {
+        relative.extend([
+            "land_segments/segment_id_beg",
+            "land_segments/segment_id_end",
+            "land_segments/ph_ndx_beg",
+            "land_segments/n_seg_ph",
+            "signal_photons/ph_segment_id",
+        ]);
+    }
+    for beam in BEAMS {
+        if request.beams.may_keep(beam) {
+            paths.extend(relative.iter().map(|path| format!("/{beam}/{path}")));
+        }
+    }
+    paths
+}
+
+/// Walks ahead the metadata of every dataset the request may read
+/// (`request_paths`), all at once.
+pub fn preload(source: &dyn Hdf5Source, request: &Request) {
+    source.preload(&request_paths(request));
+}
+
 /// Reads granule-level facts. `file_name` is the granule's file name as stored.
 pub fn granule_meta(source: &dyn Hdf5Source, file_name: &str) -> Result<GranuleMeta, GranuleError> {
+    let whole: Vec<PlannedRead> = META_PATHS
+        .iter()
+        .map(|path| PlannedRead {
+            path: path.to_string(),
+            runs: None,
+        })
+        .collect();
+    source.prepare(&whole)?;
     let name = GranuleName::parse(file_name);
     let rgt = first_number(source, "/orbit_info/rgt")?
         .map(|value| value as u16)
@@ -370,25 +434,19 @@ pub fn extract(
     source.prepare(&positions)?;
     beams_read.par_iter_mut().try_for_each(|b| b.locate())?;
 
-    let mut timing: Vec<PlannedRead> = Vec::new();
-    for b in &beams_read {
-        if b.is_empty() {
-            continue;
-        }
-        timing.push(b.planned("delta_time", Some(b.selection.runs())));
-        if request.night_only {
-            timing.push(b.planned("night_flag", Some(b.selection.runs())));
-        }
-    }
-    source.prepare(&timing)?;
-    beams_read.par_iter_mut().try_for_each(|b| b.cut())?;
-
+    // Time, the filters and the values are planned together for the rows
+    // in the region (one round trip instead of two): the time window and
+    // the night filter only drop rows from chunks already fetched.
     let mut values: Vec<PlannedRead> = Vec::new();
     for b in &beams_read {
         if b.is_empty() {
             continue;
         }
         let runs = b.selection.runs();
+        values.push(b.planned("delta_time", Some(runs.clone())));
+        if request.night_only {
+            values.push(b.planned("night_flag", Some(runs.clone())));
+        }
         for variable in request
             .variables
             .iter()
@@ -406,6 +464,7 @@ pub fn extract(
         }
     }
     source.prepare(&values)?;
+    beams_read.par_iter_mut().try_for_each(|b| b.cut())?;
 
     if wants_photons {
         beams_read

@@ -1,7 +1,7 @@
 //! The production `Hdf5Source`: `hdf5-reader` (pure Rust, no global lock) over
 //! any byte `Storage`: a local file read by ranges, or remote ranges.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,16 +20,51 @@ const MAX_READ_BYTES: usize = 2 << 30;
 /// Fetches byte ranges ahead of the reads that will need them (remote
 /// storage); later reads of those bytes are then served without waiting.
 pub trait Prefetch: Send + Sync {
+    /// Fetches chunk data ranges, merged and concurrently, and keeps them.
     fn prefetch(&self, ranges: &[Range<u64>]) -> Result<(), GranuleError>;
+    /// Brings the metadata under `ranges` into the block cache concurrently
+    /// (a hint: failures surface when the bytes are read).
+    fn prefetch_metadata(&self, ranges: &[Range<u64>]);
 }
 
-/// Datasets whose chunk indexes are walked at once while planning reads.
-const PLANNING_THREADS: usize = 32;
+/// Paths walked at once while preloading metadata or planning reads (each
+/// walk mostly waits on round trips).
+const PLANNING_THREADS: usize = 64;
+/// Bytes fetched ahead for one chunk B-tree node: a full node of the
+/// default 64 entries (K = 32) over a two-dimensional dataset.
+const BTREE_NODE_GUESS: u64 = 24 + 65 * 32 + 64 * 8;
+/// Deeper B-trees than this are corrupt (at least 8 entries a node).
+const MAX_BTREE_DEPTH: usize = 16;
+/// Bytes fetched ahead for a group's B-tree node (32 entries, K = 16), a
+/// symbol table node (8 entries) or a local heap header.
+const GROUP_NODE_GUESS: u64 = 1024;
+
+/// Where the rows of one dataset are stored.
+enum Extents {
+    /// Chunked with a version-1 B-tree (superblock 0, as NASA writes
+    /// ATL08): the first row and the stored bytes of every chunk, by row.
+    Chunked {
+        rows_per_chunk: u64,
+        /// Decompressed bytes of one chunk.
+        chunk_bytes: u64,
+        chunks: Vec<(u64, Range<u64>)>,
+    },
+    /// One stored run of `size` bytes.
+    Contiguous {
+        address: u64,
+        size: u64,
+        n_rows: u64,
+    },
+    /// Compact data, other chunk indexes (not written for ATL08): read on
+    /// demand.
+    Other,
+}
 
 /// One open granule read through `hdf5-reader`.
 pub struct ReaderFile {
     file: Hdf5File,
     datasets: Mutex<HashMap<String, Dataset>>,
+    extents: Mutex<HashMap<String, Arc<Extents>>>,
     prefetch: Option<Arc<dyn Prefetch>>,
     /// Decompressed bytes of the chunks planned reads touch.
     decoded: AtomicU64,
@@ -52,6 +87,7 @@ impl ReaderFile {
         Ok(ReaderFile {
             file,
             datasets: Mutex::new(HashMap::new()),
+            extents: Mutex::new(HashMap::new()),
             prefetch,
             decoded: AtomicU64::new(0),
         })
@@ -63,7 +99,7 @@ impl ReaderFile {
     }
 
     fn open_dataset(&self, path: &str) -> Result<Dataset, GranuleError> {
-        if let Some(dataset) = self.lock_datasets().get(path) {
+        if let Some(dataset) = lock(&self.datasets).get(path) {
             return Ok(dataset.clone());
         }
         // Opened without the lock held: other datasets open meanwhile.
@@ -71,15 +107,264 @@ impl ReaderFile {
             .file
             .dataset(path)
             .map_err(|err| read_error(path, err))?;
-        self.lock_datasets()
-            .insert(path.to_string(), dataset.clone());
+        lock(&self.datasets).insert(path.to_string(), dataset.clone());
         Ok(dataset)
     }
 
-    fn lock_datasets(&self) -> std::sync::MutexGuard<'_, HashMap<String, Dataset>> {
-        self.datasets
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Where the rows of the dataset at `path` are stored (read once; the
+    /// chunk B-tree is walked level by level, each level's nodes fetched
+    /// concurrently).
+    fn extents(&self, path: &str) -> Result<Arc<Extents>, GranuleError> {
+        use hdf5_reader::messages::HdfMessage;
+        use hdf5_reader::messages::layout::DataLayout;
+
+        if let Some(extents) = lock(&self.extents).get(path) {
+            return Ok(extents.clone());
+        }
+        let dataset = self.open_dataset(path)?;
+        let shape = dataset.shape().to_vec();
+        let header = self
+            .file
+            .get_or_parse_header(dataset.address())
+            .map_err(|err| read_error(path, err))?;
+        let layout = header.messages.iter().find_map(|message| match message {
+            HdfMessage::DataLayout(message) => Some(message.layout.clone()),
+            _ => None,
+        });
+        let extents = match layout {
+            Some(DataLayout::Chunked {
+                address,
+                dims,
+                chunk_indexing: None,
+                ..
+            }) if !dims.is_empty() && dims.len() == shape.len() => {
+                let rows_per_chunk = u64::from(dims[0]).max(1);
+                let element = dtype_of(dataset.dtype()).map_or(0, |dtype| dtype.size() as u64);
+                let chunk_bytes = dims.iter().map(|&dim| u64::from(dim)).product::<u64>() * element;
+                let chunks = self
+                    .chunk_btree(address, shape.len())
+                    .map_err(|err| read_error(path, err))?;
+                Extents::Chunked {
+                    rows_per_chunk,
+                    chunk_bytes,
+                    chunks,
+                }
+            }
+            Some(DataLayout::Contiguous { address, size }) => Extents::Contiguous {
+                address,
+                size,
+                n_rows: shape.first().copied().unwrap_or(1),
+            },
+            _ => Extents::Other,
+        };
+        let extents = Arc::new(extents);
+        lock(&self.extents).insert(path.to_string(), extents.clone());
+        Ok(extents)
+    }
+
+    /// Brings the structure of the group at `path` (local heap, B-tree,
+    /// symbol table nodes) into the cache, a round trip per level, and then
+    /// the headers of its members named in `wanted`, with the heap and
+    /// B-tree of those that are groups (their symbol table entries cache
+    /// these addresses). Without this, finding a member reads the symbol
+    /// table nodes one after another, a round trip each, remotely.
+    fn warm_group(&self, path: &str, wanted: &[&str]) -> hdf5_reader::error::Result<()> {
+        use hdf5_reader::btree_v1::BTreeV1Node;
+        use hdf5_reader::error::Error;
+        use hdf5_reader::io::Cursor;
+        use hdf5_reader::local_heap::LocalHeap;
+        use hdf5_reader::messages::HdfMessage;
+
+        let Some(prefetch) = &self.prefetch else {
+            return Ok(());
+        };
+        let group = self.file.group(path)?;
+        let header = self.file.get_or_parse_header(group.address())?;
+        let Some(table) = header.messages.iter().find_map(|message| match message {
+            HdfMessage::SymbolTable(table) => Some(table.clone()),
+            _ => None,
+        }) else {
+            // A new-style group (not written for ATL08): read on demand.
+            return Ok(());
+        };
+        let superblock = self.file.superblock();
+        let (offset_size, length_size) = (superblock.offset_size, superblock.length_size);
+        let storage = self.file.storage();
+        let guess = |address: u64| address..address.saturating_add(GROUP_NODE_GUESS);
+        prefetch.prefetch_metadata(&[guess(table.heap_address), guess(table.btree_address)]);
+        let heap =
+            LocalHeap::parse_at_storage(storage, table.heap_address, offset_size, length_size)?;
+        let header_len = 8 + 2 * usize::from(offset_size);
+        let key_size = usize::from(length_size);
+        let mut level = vec![table.btree_address];
+        let mut symbol_nodes = Vec::new();
+        for _ in 0..MAX_BTREE_DEPTH {
+            level.retain(|&address| !Cursor::is_undefined_offset(address, offset_size));
+            if level.is_empty() {
+                break;
+            }
+            let ahead: Vec<Range<u64>> = level.iter().map(|&address| guess(address)).collect();
+            prefetch.prefetch_metadata(&ahead);
+            let mut next = Vec::new();
+            for address in std::mem::take(&mut level) {
+                let head = storage.read_range(address, header_len)?;
+                let entries = usize::from(u16::from_le_bytes([head[6], head[7]]));
+                let node_len =
+                    header_len + (entries + 1) * key_size + entries * usize::from(offset_size);
+                let bytes = storage.read_range(address, node_len)?;
+                let node = BTreeV1Node::parse(
+                    &mut Cursor::new(bytes.as_ref()),
+                    offset_size,
+                    length_size,
+                    None,
+                )?;
+                if node.node_type != 0 {
+                    return Err(Error::InvalidData(format!(
+                        "B-tree node at {address:#x} is not a group index"
+                    )));
+                }
+                if node.level > 0 {
+                    next.extend(node.children);
+                } else {
+                    symbol_nodes.extend(node.children);
+                }
+            }
+            level = next;
+        }
+        if !level.is_empty() {
+            return Err(Error::InvalidData(format!(
+                "the B-tree of group {path} is deeper than {MAX_BTREE_DEPTH} levels"
+            )));
+        }
+        let names = heap.data_segment_address
+            ..heap
+                .data_segment_address
+                .saturating_add(heap.data_segment_size);
+        let mut ahead = vec![names.clone()];
+        ahead.extend(symbol_nodes.iter().map(|&address| guess(address)));
+        prefetch.prefetch_metadata(&ahead);
+
+        // Symbol table nodes: "SNOD", version, reserved, entry count, then
+        // entries of (name offset, header address, cache type, reserved,
+        // 16-byte scratch pad: B-tree and heap addresses for cache type 1).
+        let names = storage.read_range(names.start, heap.data_segment_size as usize)?;
+        let entry_len = 2 * usize::from(offset_size) + 8 + 16;
+        let mut ahead = Vec::new();
+        for address in symbol_nodes {
+            let head = storage.read_range(address, 8)?;
+            if &head[..4] != b"SNOD" {
+                return Err(Error::InvalidData(format!(
+                    "no symbol table node at {address:#x}"
+                )));
+            }
+            let count = usize::from(u16::from_le_bytes([head[6], head[7]]));
+            let bytes = storage.read_range(address + 8, count * entry_len)?;
+            let mut cursor = Cursor::new(bytes.as_ref());
+            for _ in 0..count {
+                let name_offset = cursor.read_offset(offset_size)? as usize;
+                let object = cursor.read_offset(offset_size)?;
+                let cache_type = cursor.read_u32_le()?;
+                let _reserved = cursor.read_u32_le()?;
+                let btree = cursor.read_offset(offset_size)?;
+                let local_heap = cursor.read_offset(offset_size)?;
+                cursor.read_bytes(16 - 2 * usize::from(offset_size))?;
+                let name = names
+                    .get(name_offset..)
+                    .and_then(|rest| rest.split(|&byte| byte == 0).next())
+                    .unwrap_or_default();
+                if !wanted.iter().any(|want| want.as_bytes() == name) {
+                    continue;
+                }
+                ahead.push(guess(object));
+                if cache_type == 1 {
+                    ahead.extend([guess(btree), guess(local_heap)]);
+                }
+            }
+        }
+        if !ahead.is_empty() {
+            prefetch.prefetch_metadata(&ahead);
+        }
+        Ok(())
+    }
+
+    /// The leaves of the version-1 chunk B-tree at `root` over a
+    /// `rank`-dimensional dataset: (first row, stored bytes) of each chunk,
+    /// by row. Each level's nodes are fetched ahead in one concurrent round,
+    /// so the walk costs one round trip per level.
+    fn chunk_btree(
+        &self,
+        root: u64,
+        rank: usize,
+    ) -> hdf5_reader::error::Result<Vec<(u64, Range<u64>)>> {
+        use hdf5_reader::btree_v1::{BTreeV1Key, BTreeV1Node};
+        use hdf5_reader::error::Error;
+        use hdf5_reader::io::Cursor;
+
+        let superblock = self.file.superblock();
+        let (offset_size, length_size) = (superblock.offset_size, superblock.length_size);
+        let storage = self.file.storage();
+        let header_len = 8 + 2 * usize::from(offset_size);
+        let key_size = 8 + (rank + 1) * 8;
+        let mut chunks = Vec::new();
+        let mut visited = std::collections::HashSet::new();
+        let mut level = vec![root];
+        for _ in 0..MAX_BTREE_DEPTH {
+            level.retain(|&address| !Cursor::is_undefined_offset(address, offset_size));
+            if level.is_empty() {
+                chunks.sort_by_key(|(row, range): &(u64, Range<u64>)| (*row, range.start));
+                return Ok(chunks);
+            }
+            if let Some(prefetch) = &self.prefetch {
+                let ahead: Vec<Range<u64>> = level
+                    .iter()
+                    .map(|&address| address..address.saturating_add(BTREE_NODE_GUESS))
+                    .collect();
+                prefetch.prefetch_metadata(&ahead);
+            }
+            let mut next = Vec::new();
+            for address in std::mem::take(&mut level) {
+                if !visited.insert(address) {
+                    return Err(Error::InvalidData(format!(
+                        "chunk B-tree revisits the node at {address:#x}"
+                    )));
+                }
+                let head = storage.read_range(address, header_len)?;
+                let entries = usize::from(u16::from_le_bytes([head[6], head[7]]));
+                let node_len =
+                    header_len + (entries + 1) * key_size + entries * usize::from(offset_size);
+                let bytes = storage.read_range(address, node_len)?;
+                let node = BTreeV1Node::parse(
+                    &mut Cursor::new(bytes.as_ref()),
+                    offset_size,
+                    length_size,
+                    Some(rank as u32),
+                )?;
+                if node.node_type != 1 {
+                    return Err(Error::InvalidData(format!(
+                        "B-tree node at {address:#x} is not a chunk index"
+                    )));
+                }
+                if node.level > 0 {
+                    next.extend(node.children);
+                    continue;
+                }
+                for (key, child) in node.keys.iter().zip(node.children) {
+                    if let BTreeV1Key::RawData {
+                        chunk_size,
+                        offsets,
+                        ..
+                    } = key
+                    {
+                        let row = offsets.first().copied().unwrap_or(0);
+                        chunks.push((row, child..child.saturating_add(u64::from(*chunk_size))));
+                    }
+                }
+            }
+            level = next;
+        }
+        Err(Error::InvalidData(format!(
+            "chunk B-tree at {root:#x} is deeper than {MAX_BTREE_DEPTH} levels"
+        )))
     }
 
     /// The stored byte ranges holding rows `runs` (all rows when `None`) of
@@ -89,93 +374,69 @@ impl ReaderFile {
         path: &str,
         runs: Option<&[Range<u64>]>,
     ) -> Result<(Vec<Range<u64>>, u64), GranuleError> {
-        use hdf5_reader::btree_v1::{BTreeV1Key, collect_btree_v1_leaves_storage};
-        use hdf5_reader::messages::HdfMessage;
-        use hdf5_reader::messages::layout::DataLayout;
-
-        let dataset = self.open_dataset(path)?;
-        let Some(dtype) = dtype_of(dataset.dtype()) else {
-            return Ok((Vec::new(), 0));
+        let overlaps = |rows: Range<u64>| match runs {
+            None => true,
+            Some(runs) => runs
+                .iter()
+                .any(|run| run.start < rows.end && rows.start < run.end),
         };
-        let shape = dataset.shape().to_vec();
-        let n_rows = shape.first().copied().unwrap_or(1);
-        let row_bytes = shape.iter().skip(1).product::<u64>() * dtype.size() as u64;
-        let whole = [0..n_rows];
-        let runs = runs.unwrap_or(&whole);
-        let (Some(first), Some(last)) = (runs.first(), runs.last()) else {
-            return Ok((Vec::new(), 0));
-        };
-        let header = self
-            .file
-            .get_or_parse_header(dataset.address())
-            .map_err(|err| read_error(path, err))?;
-        let layout = header.messages.iter().find_map(|message| match message {
-            HdfMessage::DataLayout(message) => Some(message.layout.clone()),
-            _ => None,
-        });
-        match layout {
-            Some(DataLayout::Chunked {
-                address,
-                dims,
-                chunk_indexing: None,
-                ..
-            }) if !dims.is_empty() && dims.len() == shape.len() => {
-                // Version 1 B-tree (superblock 0, as NASA writes ATL08).
-                let rows_per_chunk = u64::from(dims[0]).max(1);
-                let mut first_chunk = vec![first.start / rows_per_chunk];
-                let mut last_chunk = vec![last.end.saturating_sub(1) / rows_per_chunk];
-                for (extent, chunk) in shape.iter().zip(&dims).skip(1) {
-                    first_chunk.push(0);
-                    last_chunk.push(extent.saturating_sub(1) / u64::from(*chunk).max(1));
-                }
-                let superblock = self.file.superblock();
-                let leaves = collect_btree_v1_leaves_storage(
-                    self.file.storage(),
-                    address,
-                    superblock.offset_size,
-                    superblock.length_size,
-                    Some(shape.len() as u32),
-                    &dims,
-                    Some((&first_chunk, &last_chunk)),
-                )
-                .map_err(|err| read_error(path, err))?;
-                let chunk_bytes = rows_per_chunk * row_bytes;
-                let mut ranges = Vec::new();
-                let mut decoded = 0;
-                for (key, child) in leaves {
-                    let BTreeV1Key::RawData {
-                        chunk_size,
-                        offsets,
-                        ..
-                    } = key
-                    else {
-                        continue;
-                    };
-                    let row = offsets.first().copied().unwrap_or(0);
-                    let rows = row..row + rows_per_chunk;
-                    if runs
-                        .iter()
-                        .any(|run| run.start < rows.end && rows.start < run.end)
-                    {
-                        ranges.push(child..child + u64::from(chunk_size));
-                        decoded += chunk_bytes;
-                    }
-                }
-                Ok((ranges, decoded))
+        Ok(match &*self.extents(path)? {
+            Extents::Chunked {
+                rows_per_chunk,
+                chunk_bytes,
+                chunks,
+            } => {
+                let ranges: Vec<Range<u64>> = chunks
+                    .iter()
+                    .filter(|(row, _)| overlaps(*row..row + rows_per_chunk))
+                    .map(|(_, range)| range.clone())
+                    .collect();
+                let decoded = ranges.len() as u64 * chunk_bytes;
+                (ranges, decoded)
             }
-            Some(DataLayout::Contiguous { address, .. }) => Ok((
-                runs.iter()
-                    .map(|run| address + run.start * row_bytes..address + run.end * row_bytes)
-                    .collect(),
-                runs.iter()
-                    .map(|run| (run.end - run.start) * row_bytes)
-                    .sum(),
-            )),
-            // Other chunk indexes (not written for ATL08) and compact data are
-            // read on demand.
-            _ => Ok((Vec::new(), 0)),
-        }
+            Extents::Contiguous {
+                address,
+                size,
+                n_rows,
+            } => {
+                let row_bytes = size / (*n_rows).max(1);
+                match runs {
+                    None => (vec![*address..address + size], *size),
+                    Some(runs) => (
+                        runs.iter()
+                            .map(|run| {
+                                address + run.start * row_bytes..address + run.end * row_bytes
+                            })
+                            .collect(),
+                        runs.iter()
+                            .map(|run| (run.end - run.start) * row_bytes)
+                            .sum(),
+                    ),
+                }
+            }
+            Extents::Other => (Vec::new(), 0),
+        })
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Calls `work` on every item from up to `PLANNING_THREADS` threads.
+fn concurrently<T: Sync>(items: &[T], work: impl Fn(&T) + Sync) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..items.len().min(PLANNING_THREADS) {
+            scope.spawn(|| {
+                while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    work(item);
+                }
+            });
+        }
+    });
 }
 
 fn read_error(path: &str, err: hdf5_reader::error::Error) -> GranuleError {
@@ -232,39 +493,78 @@ impl Hdf5Source for ReaderFile {
     /// a few small reads, round trips on remote storage), then hands every
     /// chunk the reads need to the prefetcher in one go.
     fn prepare(&self, reads: &[PlannedRead]) -> Result<(), GranuleError> {
-        let mut ranges = Vec::new();
-        for group in reads.chunks(PLANNING_THREADS) {
-            let planned: Vec<Option<(Vec<Range<u64>>, u64)>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = group
-                    .iter()
-                    .map(|read| {
-                        scope.spawn(move || {
-                            if self.node(&read.path).ok()? != Node::Dataset {
-                                return None;
-                            }
-                            self.chunk_ranges(&read.path, read.runs.as_deref()).ok()
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|handle| handle.join().ok().flatten())
-                    .collect()
-            });
-            for (found, decoded) in planned.into_iter().flatten() {
-                ranges.extend(found);
+        let ranges = Mutex::new(Vec::new());
+        concurrently(reads, |read| {
+            if self.node(&read.path).ok() != Some(Node::Dataset) {
+                return;
+            }
+            // A dataset that cannot be planned is read (and its error
+            // reported) on demand.
+            if let Ok((found, decoded)) = self.chunk_ranges(&read.path, read.runs.as_deref()) {
+                lock(&ranges).extend(found);
                 self.decoded.fetch_add(decoded, Ordering::Relaxed);
             }
-        }
+        });
+        let ranges = ranges
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         match &self.prefetch {
             Some(prefetch) if !ranges.is_empty() => prefetch.prefetch(&ranges),
             _ => Ok(()),
         }
     }
 
+    /// Over remote storage, walks the paths and the chunk indexes of their
+    /// datasets concurrently, so later steps find their metadata cached.
+    fn preload(&self, paths: &[String]) {
+        if self.prefetch.is_none() {
+            return;
+        }
+        // Each group, a level at a time from the root (a group is found
+        // through its parent), with the members the paths go through.
+        let mut wanted: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for path in paths {
+            let mut parent = "/";
+            for (index, _) in path.match_indices('/').skip(1).chain([(path.len(), "")]) {
+                let (_, name) = split_parent(&path[..index]);
+                let members = wanted.entry(parent).or_default();
+                if !members.contains(&name) {
+                    members.push(name);
+                }
+                parent = &path[..index];
+            }
+        }
+        let depth = |group: &str| group.trim_end_matches('/').matches('/').count();
+        let deepest = wanted.keys().map(|group| depth(group)).max().unwrap_or(0);
+        for level in 0..=deepest {
+            let groups: Vec<(&str, &Vec<&str>)> = wanted
+                .iter()
+                .filter(|(group, _)| depth(group) == level)
+                .map(|(group, members)| (*group, members))
+                .collect();
+            concurrently(&groups, |(group, members)| {
+                if self.node(group).ok() == Some(Node::Group) {
+                    let _ = self.warm_group(group, members);
+                }
+            });
+        }
+        concurrently(paths, |path| {
+            if self.node(path).ok() == Some(Node::Dataset) {
+                let _ = self.extents(path);
+            }
+        });
+    }
+
+    /// Looks up only `path`'s own name in its parent (listing the parent
+    /// would read the header of every sibling).
     fn node(&self, path: &str) -> Result<Node, GranuleError> {
+        use hdf5_reader::error::Error;
+
         if path.trim_end_matches('/').is_empty() {
             return Ok(Node::Group);
+        }
+        if lock(&self.datasets).contains_key(path) {
+            return Ok(Node::Dataset);
         }
         let (parent, name) = split_parent(path);
         if parent != "/" && self.node(parent)? != Node::Group {
@@ -274,16 +574,19 @@ impl Hdf5Source for ReaderFile {
             .file
             .group(parent)
             .map_err(|err| read_error(parent, err))?;
-        let (groups, datasets) = group
-            .member_names()
-            .map_err(|err| read_error(parent, err))?;
-        Ok(if groups.iter().any(|member| member == name) {
-            Node::Group
-        } else if datasets.iter().any(|member| member == name) {
-            Node::Dataset
-        } else {
-            Node::Missing
-        })
+        match group.group(name) {
+            Ok(_) => return Ok(Node::Group),
+            Err(Error::GroupNotFound(_)) => {}
+            Err(err) => return Err(read_error(path, err)),
+        }
+        match group.dataset(name) {
+            Ok(dataset) => {
+                lock(&self.datasets).insert(path.to_string(), dataset);
+                Ok(Node::Dataset)
+            }
+            Err(Error::DatasetNotFound(_)) => Ok(Node::Missing),
+            Err(err) => Err(read_error(path, err)),
+        }
     }
 
     fn members(&self, group: &str) -> Result<Vec<String>, GranuleError> {

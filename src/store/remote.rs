@@ -161,57 +161,74 @@ impl RemoteStorage {
         Ok(bytes)
     }
 
+    fn lock_blocks(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Block>> {
+        self.blocks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The cells of blocks `indices`, and those of them no one had asked
+    /// for yet (now ours to fetch), ascending.
+    fn claim(&self, indices: impl Iterator<Item = u64>) -> (Vec<Block>, Vec<u64>) {
+        let mut cells = Vec::new();
+        let mut owned = Vec::new();
+        let mut blocks = self.lock_blocks();
+        for index in indices {
+            let cell = blocks.entry(index).or_insert_with(|| {
+                owned.push(index);
+                Arc::new(OnceLock::new())
+            });
+            cells.push(cell.clone());
+        }
+        owned.sort_unstable();
+        (cells, owned)
+    }
+
+    /// The byte span of blocks `from..=to`.
+    fn span(&self, from: u64, to: u64) -> Range<u64> {
+        from * BLOCK..((to + 1) * BLOCK).min(self.len)
+    }
+
+    /// Sets the claimed blocks (`owned`) among `from..=to` from one fetch of
+    /// that span; on failure they are dropped, so a later read tries again.
+    fn fill(&self, from: u64, to: u64, owned: &[u64], fetched: Result<Bytes, String>) {
+        if let Ok(bytes) = &fetched {
+            self.counters
+                .metadata
+                .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        let mut blocks = self.lock_blocks();
+        for index in from..=to {
+            if owned.binary_search(&index).is_err() {
+                continue;
+            }
+            let Some(cell) = blocks.get(&index).cloned() else {
+                continue;
+            };
+            let value = match &fetched {
+                Ok(bytes) => {
+                    let start = (((index - from) * BLOCK) as usize).min(bytes.len());
+                    let stop = (start + BLOCK as usize).min(bytes.len());
+                    Ok(bytes.slice(start..stop))
+                }
+                Err(message) => {
+                    blocks.remove(&index);
+                    Err(message.clone())
+                }
+            };
+            let _ = cell.set(value);
+        }
+    }
+
     /// Blocks `first..=last`, fetching those no one has asked for yet as one
     /// request and waiting for those another thread is fetching.
     fn blocks(&self, first: u64, last: u64) -> Result<Vec<Bytes>, StoreError> {
-        let mut cells = Vec::with_capacity((last - first + 1) as usize);
-        let mut owned = Vec::new();
-        {
-            let mut blocks = self
-                .blocks
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            for index in first..=last {
-                let cell = blocks.entry(index).or_insert_with(|| {
-                    owned.push(index);
-                    Arc::new(OnceLock::new())
-                });
-                cells.push(cell.clone());
-            }
-        }
+        let (cells, owned) = self.claim(first..=last);
         if let (Some(&from), Some(&to)) = (owned.first(), owned.last()) {
-            let span = from * BLOCK..((to + 1) * BLOCK).min(self.len);
-            let fetched = self.fetch(span).map_err(|err| err.to_string());
-            if let Ok(bytes) = &fetched {
-                self.counters
-                    .metadata
-                    .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            }
-            let mut blocks = self
-                .blocks
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            for index in from..=to {
-                let Some(cell) = blocks.get(&index).cloned() else {
-                    continue;
-                };
-                if !owned.contains(&index) {
-                    continue;
-                }
-                let value = match &fetched {
-                    Ok(bytes) => {
-                        let start = ((index - from) * BLOCK) as usize;
-                        let stop = (start + BLOCK as usize).min(bytes.len());
-                        Ok(bytes.slice(start..stop))
-                    }
-                    Err(message) => {
-                        // Not cached: a later read tries again.
-                        blocks.remove(&index);
-                        Err(message.clone())
-                    }
-                };
-                let _ = cell.set(value);
-            }
+            let fetched = self
+                .fetch(self.span(from, to))
+                .map_err(|err| err.to_string());
+            self.fill(from, to, &owned, fetched);
         }
         cells
             .iter()
@@ -274,6 +291,50 @@ impl Storage for RemoteStorage {
 }
 
 impl Prefetch for RemoteStorage {
+    /// Brings the cache blocks under `ranges` that no one has asked for
+    /// yet, each run of adjacent blocks as one request, all concurrently.
+    fn prefetch_metadata(&self, ranges: &[Range<u64>]) {
+        let mut indices: Vec<u64> = ranges
+            .iter()
+            .filter(|range| range.start < self.len && !range.is_empty())
+            .filter(|range| self.pinned(range.start, range.end.min(self.len)).is_none())
+            .flat_map(|range| range.start / BLOCK..=(range.end.min(self.len) - 1) / BLOCK)
+            .collect();
+        indices.sort_unstable();
+        indices.dedup();
+        let (_, owned) = self.claim(indices.into_iter());
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for &index in &owned {
+            match runs.last_mut() {
+                Some((_, to)) if *to + 1 == index => *to = index,
+                _ => runs.push((index, index)),
+            }
+        }
+        if runs.is_empty() {
+            return;
+        }
+        let source = self.source.clone();
+        let fetched: Vec<(u64, u64, Result<Bytes, String>)> = self.runtime.block_on(
+            futures::stream::iter(runs)
+                .map(|(from, to)| {
+                    let source = source.clone();
+                    let span = self.span(from, to);
+                    async move {
+                        let result = source.get_range(span).await.map_err(|err| err.to_string());
+                        (from, to, result)
+                    }
+                })
+                .buffer_unordered(CONCURRENT_REQUESTS)
+                .collect(),
+        );
+        for (from, to, result) in fetched {
+            if let Ok(bytes) = &result {
+                self.counters.add(bytes.len());
+            }
+            self.fill(from, to, &owned, result);
+        }
+    }
+
     /// Merges the ranges (gaps under 64 KiB, requests up to 16 MiB), leaves
     /// out what is already here, and fetches the rest concurrently.
     fn prefetch(&self, ranges: &[Range<u64>]) -> Result<(), GranuleError> {
