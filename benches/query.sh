@@ -4,8 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/icesat2-target}"
-cargo build --release --features hdf5 --quiet
-bin="$CARGO_TARGET_DIR/release/icesat2"
+bin="${ICESAT2_BIN:-}"
+if [ -z "$bin" ]; then
+  cargo build --release --features hdf5 --quiet
+  bin="$CARGO_TARGET_DIR/release/icesat2"
+fi
 work="${BENCH_DIR:-$HOME/.cache/icesat2-bench}/query"
 venv="${ICESAT2_VENV:-$HOME/.cache/icesat2-venv}"
 if [ ! -d "$work/granules" ]; then

@@ -262,6 +262,15 @@ pub fn run(
         name: plan.name.clone(),
         manifest: plan.manifest_path.display().to_string(),
         manifest_sha256: plan.manifest_sha256.clone(),
+        manifest_text: plan.manifest_text.clone(),
+        region: plan
+            .request
+            .region
+            .polygons()
+            .flat_map(|polygon| std::iter::once(polygon.exterior()).chain(polygon.interiors()))
+            .map(|ring| ring.coords().map(|c| [c.x, c.y]).collect())
+            .collect(),
+        tracks: plan.tracks.rgts.iter().copied().collect(),
         started,
         finished: Utc::now(),
         shard: options.shard.map(|shard| shard.to_string()),
@@ -281,6 +290,7 @@ pub fn run(
         files,
     };
     let path = report.write(&plan.output).map_err(output_error)?;
+    write_quicklook(plan, &report.run_id);
     Ok((report, path))
 }
 
@@ -345,4 +355,20 @@ fn process(plan: &Plan, planned: &PlannedGranule) -> Result<Outcome, GranuleFail
         extracted.warnings,
         extracted.batch,
     ))
+}
+
+/// Writes the quick-look report `_runs/<run id>.html`. The run is done by
+/// now: a failure here is a warning, not a failed run.
+fn write_quicklook(plan: &Plan, run_id: &str) {
+    use crate::report::{RUNS_FOLDER, quicklook};
+    let written = quicklook::summarize(&plan.output.to_string(), None)
+        .and_then(|summary| quicklook::render_html(&summary))
+        .and_then(|html| {
+            plan.output
+                .put(&format!("{RUNS_FOLDER}/{run_id}.html"), html.into_bytes())
+                .map_err(|err| quicklook::ReportError(err.to_string()))
+        });
+    if let Err(err) = written {
+        eprintln!("warning: quick-look report not written: {err}");
+    }
 }

@@ -4,6 +4,7 @@
 mod inspect;
 mod plan;
 mod query;
+mod report;
 mod run;
 mod synth;
 
@@ -30,6 +31,8 @@ enum Command {
     Plan(plan::PlanArgs),
     /// SQL over a dataset (table `segments`), read-only.
     Query(query::QueryArgs),
+    /// A quick-look HTML report (map, counts, histograms) of a dataset, or its map as PNG.
+    Report(report::ReportArgs),
     /// Write realistic synthetic ATL08 granules (needs the `hdf5` feature).
     Synth(synth::SynthArgs),
     /// Beams, groups, variables, shapes, types and fill values of one granule.
@@ -67,6 +70,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Query(args) => query::run(args),
+        Command::Report(args) => report::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Inspect(args) => inspect::run(args),
     };

@@ -4,7 +4,7 @@
 //! a journal so readers never see a partial file and a killed run resumes
 //! without losing or repeating a row (`journal`).
 
-mod commit;
+pub mod commit;
 mod encode;
 pub mod journal;
 mod output;

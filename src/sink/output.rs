@@ -230,7 +230,7 @@ impl Output {
         }
     }
 
-    fn get(&self, relative: &str) -> Result<Vec<u8>, SinkError> {
+    pub(crate) fn get(&self, relative: &str) -> Result<Vec<u8>, SinkError> {
         match self {
             Output::Local(root) => {
                 let path = root.join(relative);
@@ -279,7 +279,7 @@ impl Output {
     }
 
     /// File names directly under `relative` (a folder under the root).
-    fn list_names(&self, relative: &str) -> Result<Vec<String>, SinkError> {
+    pub(crate) fn list_names(&self, relative: &str) -> Result<Vec<String>, SinkError> {
         let mut names = match self {
             Output::Local(root) => {
                 let folder = root.join(relative);
@@ -306,8 +306,12 @@ impl Output {
                         path: format!("{url}/{relative}"),
                         message: err.to_string(),
                     })?;
+                // Files directly in the folder, as for a local one (the
+                // listing is recursive).
+                let depth = base.parts().count() + 1;
                 objects
                     .into_iter()
+                    .filter(|object| object.location.parts().count() == depth)
                     .filter_map(|object| object.location.filename().map(str::to_string))
                     .collect()
             }

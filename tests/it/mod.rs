@@ -16,5 +16,7 @@ mod pipeline;
 #[cfg(feature = "hdf5")]
 mod query;
 #[cfg(feature = "hdf5")]
+mod report;
+#[cfg(feature = "hdf5")]
 mod servers;
 mod tracks;

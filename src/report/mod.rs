@@ -1,5 +1,10 @@
 //! The run report (`_runs/<run id>.json`): what was planned, done, skipped
 //! and failed, with counters and timings; and the run's exit status.
+//! `quicklook` turns a dataset and its run reports into the HTML summary
+//! (`_runs/<run id>.html`, `icesat2 report`), drawn by `charts`.
+
+pub mod charts;
+pub mod quicklook;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,6 +22,15 @@ pub struct RunReport {
     pub name: String,
     pub manifest: String,
     pub manifest_sha256: String,
+    /// The manifest as written (it names credential files, never holds secrets).
+    #[serde(default)]
+    pub manifest_text: String,
+    /// The region's rings (outer rings and holes), lon/lat.
+    #[serde(default)]
+    pub region: Vec<Vec<[f64; 2]>>,
+    /// The RGTs selected for the region.
+    #[serde(default)]
+    pub tracks: Vec<u16>,
     pub started: DateTime<Utc>,
     pub finished: DateTime<Utc>,
     /// `K/N` when the run was one shard of several.
@@ -133,6 +147,26 @@ impl RunReport {
         output.put(&relative, text)?;
         Ok(format!("{output}/{relative}"))
     }
+}
+
+/// Every run report under `output`'s `_runs/`, oldest first. A report
+/// that cannot be parsed is an error naming it.
+pub fn run_reports(output: &Output) -> Result<Vec<RunReport>, SinkError> {
+    let mut reports = Vec::new();
+    for name in output.list_names(RUNS_FOLDER)? {
+        if !name.ends_with(".json") {
+            continue;
+        }
+        let relative = format!("{RUNS_FOLDER}/{name}");
+        let bytes = output.get(&relative)?;
+        let report: RunReport = serde_json::from_slice(&bytes).map_err(|err| SinkError::Io {
+            path: format!("{output}/{relative}"),
+            message: format!("not a run report: {err}"),
+        })?;
+        reports.push(report);
+    }
+    reports.sort_by(|a, b| (a.started, &a.run_id).cmp(&(b.started, &b.run_id)));
+    Ok(reports)
 }
 
 /// A run id: start time and a short random suffix, safe as a file name.

@@ -1,0 +1,756 @@
+//! The quick-look report of a dataset: one self-contained HTML file (inline
+//! SVG, no scripts, nothing fetched) with the map of kept segments, counts
+//! by beam and granule, skipped and failed granules, histograms of the
+//! requested variables, the time coverage, the runs and the manifest.
+//!
+//! Every number comes from SQL over the dataset (`query::context`, the same
+//! table `icesat2 query` sees) or from the run reports under `_runs/`; the
+//! map is drawn from an aggregated grid, never point by point, so a large
+//! dataset renders in seconds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use datafusion::prelude::SessionContext;
+
+use super::charts::{self, Cell, Histogram, MapData};
+use super::{RunReport, run_reports};
+use crate::query::{self, QueryError};
+use crate::sink::Output;
+
+/// The variable the map is coloured by unless another is chosen.
+pub const DEFAULT_COLOR: &str = "h_canopy";
+/// Grid cells across the map.
+const MAP_CELLS: f64 = 160.0;
+/// Bins of each histogram.
+const BINS: usize = 30;
+/// Columns every dataset has; the others are the requested variables.
+const FIXED: [&str; 15] = [
+    "granule",
+    "beam",
+    "beam_strength",
+    "spot",
+    "rgt",
+    "cycle",
+    "region",
+    "segment_index",
+    "time",
+    "latitude",
+    "longitude",
+    "geometry",
+    "bbox",
+    "year",
+    "month",
+];
+
+/// Everything the report shows.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub title: String,
+    pub dataset: String,
+    pub rows: u64,
+    pub map: MapData,
+    /// (beam, strength, rows).
+    pub beams: Vec<(String, String, u64)>,
+    pub granules: Vec<GranuleRow>,
+    pub failed: Vec<(String, String)>,
+    pub skipped: Vec<(String, String)>,
+    pub histograms: Vec<Histogram>,
+    /// Requested variables not drawn (list columns), with their type.
+    pub not_drawn: Vec<(String, String)>,
+    /// First and last segment time (UTC, ISO 8601).
+    pub time_range: Option<(String, String)>,
+    /// Rows by month (`YYYY-MM`).
+    pub months: Vec<(String, u64)>,
+    pub runs: Vec<RunReport>,
+}
+
+/// One granule in the dataset or the run reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GranuleRow {
+    pub granule: String,
+    /// Rows in the dataset.
+    pub rows: u64,
+    /// Segments read (all beams), from the run that read it.
+    pub segments: Option<u64>,
+    pub seconds: Option<f64>,
+}
+
+/// Why a report could not be made: one line for the user.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ReportError(pub String);
+
+impl From<QueryError> for ReportError {
+    fn from(err: QueryError) -> Self {
+        ReportError(err.to_string())
+    }
+}
+
+fn sql_error(err: datafusion::error::DataFusionError) -> ReportError {
+    ReportError(format!("summarising the dataset: {err}"))
+}
+
+/// A quoted SQL identifier.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+async fn rows_of(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, ReportError> {
+    ctx.sql(sql)
+        .await
+        .map_err(sql_error)?
+        .collect()
+        .await
+        .map_err(sql_error)
+}
+
+fn f64s(batch: &RecordBatch, column: usize) -> Vec<Option<f64>> {
+    match arrow::compute::cast(batch.column(column), &DataType::Float64) {
+        Ok(array) => array.as_primitive::<Float64Type>().iter().collect(),
+        Err(_) => vec![None; batch.num_rows()],
+    }
+}
+
+fn i64s(batch: &RecordBatch, column: usize) -> Vec<Option<i64>> {
+    match arrow::compute::cast(batch.column(column), &DataType::Int64) {
+        Ok(array) => array.as_primitive::<Int64Type>().iter().collect(),
+        Err(_) => vec![None; batch.num_rows()],
+    }
+}
+
+fn strings(batch: &RecordBatch, column: usize) -> Vec<Option<String>> {
+    match arrow::compute::cast(batch.column(column), &DataType::Utf8) {
+        Ok(array) => array
+            .as_string::<i32>()
+            .iter()
+            .map(|value| value.map(str::to_string))
+            .collect(),
+        Err(_) => vec![None; batch.num_rows()],
+    }
+}
+
+/// Summarises the dataset at `dataset` (a folder or `s3://` prefix) and its
+/// run reports; the map is coloured by `color` (default `h_canopy` when the
+/// dataset has it).
+pub fn summarize(dataset: &str, color: Option<&str>) -> Result<Summary, ReportError> {
+    let output = if dataset.starts_with("s3://") {
+        Output::s3(dataset).map_err(ReportError)?
+    } else {
+        Output::Local(dataset.into())
+    };
+    let runs = run_reports(&output).map_err(|err| ReportError(err.to_string()))?;
+    crate::store::runtime().block_on(summarize_with(dataset, color, runs))
+}
+
+async fn summarize_with(
+    dataset: &str,
+    color: Option<&str>,
+    runs: Vec<RunReport>,
+) -> Result<Summary, ReportError> {
+    let ctx = query::context(dataset).await?;
+    let schema = ctx
+        .table(query::TABLE)
+        .await
+        .map_err(sql_error)?
+        .schema()
+        .as_arrow()
+        .clone();
+    let mut numeric = Vec::new();
+    let mut not_drawn = Vec::new();
+    for field in schema.fields() {
+        if FIXED.contains(&field.name().as_str()) {
+            continue;
+        }
+        if field.data_type().is_numeric() {
+            numeric.push(field.name().clone());
+        } else {
+            not_drawn.push((field.name().clone(), field.data_type().to_string()));
+        }
+    }
+    let color = match color {
+        Some(name) if numeric.iter().any(|column| column == name) => Some(name.to_string()),
+        Some(name) => {
+            return Err(ReportError(format!(
+                "--color {name}: not a numeric column of the dataset (numeric columns: {})",
+                if numeric.is_empty() {
+                    "none".to_string()
+                } else {
+                    numeric.join(", ")
+                }
+            )));
+        }
+        None => numeric
+            .iter()
+            .find(|column| *column == DEFAULT_COLOR)
+            .or(numeric.first())
+            .cloned(),
+    };
+    let latest = runs.last();
+    let mut summary = Summary {
+        title: latest
+            .map(|run| run.name.clone())
+            .unwrap_or_else(|| dataset.to_string()),
+        dataset: dataset.to_string(),
+        not_drawn,
+        ..Summary::default()
+    };
+
+    let overview = rows_of(
+        &ctx,
+        &format!(
+            "SELECT count(*), min(longitude), max(longitude), min(latitude), max(latitude), \
+             CAST(min(time) AS VARCHAR), CAST(max(time) AS VARCHAR) FROM {}",
+            query::TABLE
+        ),
+    )
+    .await?;
+    let batch = overview
+        .first()
+        .ok_or_else(|| ReportError("summarising the dataset: no result".into()))?;
+    summary.rows = i64s(batch, 0)[0].unwrap_or(0).max(0) as u64;
+    let extent: Vec<Option<f64>> = (1..5).map(|column| f64s(batch, column)[0]).collect();
+    if let (Some(first), Some(last)) = (&strings(batch, 5)[0], &strings(batch, 6)[0]) {
+        summary.time_range = Some((first.clone(), last.clone()));
+    }
+
+    let region = runs
+        .iter()
+        .rev()
+        .find(|run| !run.region.is_empty())
+        .map(|run| run.region.clone())
+        .unwrap_or_default();
+    let tracks: BTreeSet<u16> = runs
+        .iter()
+        .rev()
+        .find(|run| !run.tracks.is_empty())
+        .map(|run| run.tracks.iter().copied().collect())
+        .unwrap_or_default();
+    summary.map = map_data(&ctx, &extent, color, region, &tracks).await?;
+
+    for batch in rows_of(
+        &ctx,
+        &format!(
+            "SELECT beam, beam_strength, count(*) FROM {} GROUP BY beam, beam_strength \
+             ORDER BY beam, beam_strength",
+            query::TABLE
+        ),
+    )
+    .await?
+    {
+        let (beams, strengths, counts) = (strings(&batch, 0), strings(&batch, 1), i64s(&batch, 2));
+        for ((beam, strength), count) in beams.into_iter().zip(strengths).zip(counts) {
+            summary.beams.push((
+                beam.unwrap_or_default(),
+                strength.unwrap_or_default(),
+                count.unwrap_or(0) as u64,
+            ));
+        }
+    }
+
+    let mut granules: BTreeMap<String, GranuleRow> = BTreeMap::new();
+    for batch in rows_of(
+        &ctx,
+        &format!(
+            "SELECT granule, count(*) FROM {} GROUP BY granule",
+            query::TABLE
+        ),
+    )
+    .await?
+    {
+        for (granule, count) in strings(&batch, 0).into_iter().zip(i64s(&batch, 1)) {
+            let granule = granule.unwrap_or_default();
+            granules.insert(
+                granule.clone(),
+                GranuleRow {
+                    granule,
+                    rows: count.unwrap_or(0) as u64,
+                    ..GranuleRow::default()
+                },
+            );
+        }
+    }
+    let mut done = BTreeSet::new();
+    for run in &runs {
+        for detail in &run.details {
+            done.insert(detail.granule.clone());
+            let row = granules
+                .entry(detail.granule.clone())
+                .or_insert_with(|| GranuleRow {
+                    granule: detail.granule.clone(),
+                    ..GranuleRow::default()
+                });
+            row.segments = Some(detail.beams.iter().map(|beam| beam.segments).sum());
+            row.seconds = Some(detail.seconds);
+        }
+    }
+    summary.granules = granules.into_values().collect();
+    let mut failed = BTreeMap::new();
+    let mut skipped = BTreeMap::new();
+    for run in &runs {
+        for note in &run.granules.failed {
+            failed.insert(note.granule.clone(), note.reason.clone());
+        }
+        for note in &run.skipped_granules {
+            skipped.insert(note.granule.clone(), note.reason.clone());
+        }
+    }
+    summary.failed = failed
+        .into_iter()
+        .filter(|(granule, _)| !done.contains(granule))
+        .collect();
+    summary.skipped = skipped
+        .into_iter()
+        .filter(|(granule, _)| !done.contains(granule))
+        .collect();
+
+    for name in &numeric {
+        summary.histograms.push(histogram(&ctx, name).await?);
+    }
+
+    for batch in rows_of(
+        &ctx,
+        &format!(
+            "SELECT CAST(date_trunc('month', time) AS VARCHAR) AS month, count(*) FROM {} \
+             WHERE time IS NOT NULL GROUP BY 1 ORDER BY 1",
+            query::TABLE
+        ),
+    )
+    .await?
+    {
+        for (month, count) in strings(&batch, 0).into_iter().zip(i64s(&batch, 1)) {
+            let month: String = month.unwrap_or_default().chars().take(7).collect();
+            summary.months.push((month, count.unwrap_or(0) as u64));
+        }
+    }
+    summary.runs = runs;
+    Ok(summary)
+}
+
+/// The map's extent (data and region, padded), its grid and colours.
+async fn map_data(
+    ctx: &SessionContext,
+    extent: &[Option<f64>],
+    color: Option<String>,
+    region: Vec<Vec<[f64; 2]>>,
+    tracks: &BTreeSet<u16>,
+) -> Result<MapData, ReportError> {
+    let mut lon = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut lat = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut include = |x: f64, y: f64| {
+        lon = (lon.0.min(x), lon.1.max(x));
+        lat = (lat.0.min(y), lat.1.max(y));
+    };
+    if let [Some(lon0), Some(lon1), Some(lat0), Some(lat1)] = extent {
+        include(*lon0, *lat0);
+        include(*lon1, *lat1);
+    }
+    for point in region.iter().flatten() {
+        include(point[0], point[1]);
+    }
+    if !lon.0.is_finite() {
+        lon = (-180.0, 180.0);
+        lat = (-90.0, 90.0);
+    }
+    let pad = ((lon.1 - lon.0).max(lat.1 - lat.0) * 0.05).max(1e-4);
+    let bounds = [lon.0 - pad, lat.0 - pad, lon.1 + pad, lat.1 + pad];
+    let scale = ((bounds[1] + bounds[3]) / 2.0).to_radians().cos().max(0.05);
+    // Square cells on the ground.
+    let width =
+        ((bounds[2] - bounds[0]) / MAP_CELLS).max((bounds[3] - bounds[1]) * scale / MAP_CELLS);
+    let cell = (width, width * scale);
+    let value = match &color {
+        Some(name) => format!("avg(CAST({} AS DOUBLE))", ident(name)),
+        None => "CAST(NULL AS DOUBLE)".to_string(),
+    };
+    let sql = format!(
+        "SELECT CAST(floor((longitude - ({lon0})) / ({dx})) AS BIGINT), \
+         CAST(floor((latitude - ({lat0})) / ({dy})) AS BIGINT), {value}, count(*) \
+         FROM {table} WHERE longitude IS NOT NULL AND latitude IS NOT NULL GROUP BY 1, 2",
+        lon0 = bounds[0],
+        lat0 = bounds[1],
+        dx = cell.0,
+        dy = cell.1,
+        table = query::TABLE,
+    );
+    let mut cells = Vec::new();
+    for batch in rows_of(ctx, &sql).await? {
+        let (columns, rows, values, counts) = (
+            i64s(&batch, 0),
+            i64s(&batch, 1),
+            f64s(&batch, 2),
+            i64s(&batch, 3),
+        );
+        for index in 0..batch.num_rows() {
+            let (Some(x), Some(y)) = (columns[index], rows[index]) else {
+                continue;
+            };
+            cells.push(Cell {
+                lon: bounds[0] + x as f64 * cell.0,
+                lat: bounds[1] + y as f64 * cell.1,
+                value: values[index].filter(|value| value.is_finite()),
+                count: counts[index].unwrap_or(0) as u64,
+            });
+        }
+    }
+    cells.sort_by(|a, b| {
+        (a.lon, a.lat)
+            .partial_cmp(&(b.lon, b.lat))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let range = cells.iter().filter_map(|cell| cell.value).fold(
+        None,
+        |range: Option<(f64, f64)>, value| {
+            Some(range.map_or((value, value), |(low, high)| {
+                (low.min(value), high.max(value))
+            }))
+        },
+    );
+    let tracks = tracks
+        .iter()
+        .flat_map(|&rgt| {
+            // Split where the line crosses the antimeridian.
+            let mut pieces: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+            let line = crate::orbit::track_line(rgt, 20_000);
+            for pair in line.windows(2) {
+                if (pair[1].0 - pair[0].0).abs() > 180.0 {
+                    pieces.push(Vec::new());
+                    continue;
+                }
+                let piece = pieces.last_mut().expect("one piece at least");
+                if piece.is_empty() {
+                    piece.push(pair[0]);
+                }
+                piece.push(pair[1]);
+            }
+            pieces
+                .into_iter()
+                .filter(|piece| piece.len() > 1)
+                .map(move |piece| (rgt, piece))
+        })
+        .collect();
+    Ok(MapData {
+        bounds,
+        cell,
+        cells,
+        variable: color,
+        range,
+        region,
+        tracks,
+    })
+}
+
+/// Count, nulls, min, max, mean and equal bins of one numeric column.
+async fn histogram(ctx: &SessionContext, name: &str) -> Result<Histogram, ReportError> {
+    let column = ident(name);
+    let stats = rows_of(
+        ctx,
+        &format!(
+            "SELECT count({column}), count(*) - count({column}), min(CAST({column} AS DOUBLE)), \
+             max(CAST({column} AS DOUBLE)), avg(CAST({column} AS DOUBLE)) FROM {}",
+            query::TABLE
+        ),
+    )
+    .await?;
+    let batch = stats
+        .first()
+        .ok_or_else(|| ReportError(format!("summarising {name}: no result")))?;
+    let mut histogram = Histogram {
+        name: name.to_string(),
+        count: i64s(batch, 0)[0].unwrap_or(0) as u64,
+        nulls: i64s(batch, 1)[0].unwrap_or(0) as u64,
+        min: f64s(batch, 2)[0],
+        max: f64s(batch, 3)[0],
+        mean: f64s(batch, 4)[0],
+        bins: vec![0; BINS],
+    };
+    let (Some(low), Some(high)) = (histogram.min, histogram.max) else {
+        return Ok(histogram);
+    };
+    let width = if high > low {
+        (high - low) / BINS as f64
+    } else {
+        1.0
+    };
+    let sql = format!(
+        "SELECT least(greatest(CAST(floor((CAST({column} AS DOUBLE) - ({low})) / ({width})) AS BIGINT), 0), {last}), \
+         count(*) FROM {table} WHERE {column} IS NOT NULL GROUP BY 1",
+        last = BINS - 1,
+        table = query::TABLE,
+    );
+    for batch in rows_of(ctx, &sql).await? {
+        for (bin, count) in i64s(&batch, 0).into_iter().zip(i64s(&batch, 1)) {
+            if let (Some(bin), Some(count)) = (bin, count) {
+                histogram.bins[bin.clamp(0, BINS as i64 - 1) as usize] += count as u64;
+            }
+        }
+    }
+    Ok(histogram)
+}
+
+/// Text safe inside HTML elements and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// An integer with thousands separators.
+fn grouped(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+fn number_cell(value: u64) -> String {
+    format!(
+        "<td class=\"n\" data-value=\"{value}\">{}</td>",
+        grouped(value)
+    )
+}
+
+fn optional_number(value: Option<f64>) -> String {
+    value.map_or("&ndash;".to_string(), charts::short_number)
+}
+
+const STYLE: &str = "body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;color:#222}\
+h1{font-size:24px;margin-bottom:4px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}\
+.lead{color:#555;margin-top:0}table{border-collapse:collapse;margin:8px 0 16px}th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:left;font-size:13px}\
+td.n{text-align:right;font-variant-numeric:tabular-nums}figure{margin:0}.histograms{display:flex;flex-wrap:wrap;gap:16px}\
+.histogram{width:440px}.histogram table{margin:0}pre{background:#f6f6f6;padding:10px;overflow:auto;font-size:12px}\
+.note{color:#666;font-size:13px}svg{max-width:100%;height:auto}";
+
+/// The report as one self-contained HTML document.
+pub fn render_html(summary: &Summary) -> Result<String, ReportError> {
+    let mut html = String::new();
+    let title = escape(&summary.title);
+    let _ = write!(
+        html,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>icesat2 report: {title}</title><style>{STYLE}</style></head><body>\n\
+         <h1>{title}</h1><p class=\"lead\">{} &middot; <span id=\"rows\" data-value=\"{}\">{}</span> segments \
+         &middot; {} granules</p>\n",
+        escape(&summary.dataset),
+        summary.rows,
+        grouped(summary.rows),
+        summary.granules.iter().filter(|g| g.rows > 0).count(),
+    );
+
+    let map = charts::map_svg(&summary.map).map_err(ReportError)?;
+    let _ = write!(
+        html,
+        "<section id=\"map\"><h2>Map</h2><figure>{map}<figcaption class=\"note\">{} segments on a grid of \
+         {:.5}&deg; x {:.5}&deg; cells, coloured by {}. Tracks are the selected RGTs from the orbit model \
+         (within about 3 km of NASA's).</figcaption></figure></section>\n",
+        grouped(summary.rows),
+        summary.map.cell.0,
+        summary.map.cell.1,
+        match &summary.map.variable {
+            Some(name) => format!("the mean of {}", escape(name)),
+            None => "the segment count".to_string(),
+        }
+    );
+
+    html.push_str("<section id=\"counts\"><h2>Counts</h2><h3>By beam</h3>");
+    html.push_str("<table id=\"beams\"><thead><tr><th>beam</th><th>strength</th><th>segments kept</th></tr></thead><tbody>");
+    for (beam, strength, rows) in &summary.beams {
+        let _ = write!(
+            html,
+            "<tr data-beam=\"{0}\" data-strength=\"{1}\"><td>{0}</td><td>{1}</td>{2}</tr>",
+            escape(beam),
+            escape(strength),
+            number_cell(*rows)
+        );
+    }
+    let mut by_strength: BTreeMap<&str, u64> = BTreeMap::new();
+    for (_, strength, rows) in &summary.beams {
+        *by_strength.entry(strength.as_str()).or_default() += rows;
+    }
+    html.push_str("</tbody></table><table id=\"strengths\"><thead><tr><th>strength</th><th>segments kept</th></tr></thead><tbody>");
+    for (strength, rows) in by_strength {
+        let _ = write!(
+            html,
+            "<tr data-strength=\"{0}\"><td>{0}</td>{1}</tr>",
+            escape(strength),
+            number_cell(rows)
+        );
+    }
+    html.push_str("</tbody></table><h3>By granule</h3><table id=\"granules\"><thead><tr><th>granule</th>\
+                   <th>segments kept</th><th>segments read</th><th>seconds</th></tr></thead><tbody>");
+    for row in &summary.granules {
+        let _ = write!(
+            html,
+            "<tr data-granule=\"{0}\"><td>{0}</td>{1}{2}<td class=\"n\">{3}</td></tr>",
+            escape(&row.granule),
+            number_cell(row.rows),
+            row.segments
+                .map_or("<td class=\"n\">&ndash;</td>".to_string(), number_cell),
+            row.seconds
+                .map_or("&ndash;".to_string(), |s| format!("{s:.2}")),
+        );
+    }
+    html.push_str("</tbody></table></section>\n");
+
+    html.push_str("<section id=\"problems\"><h2>Failed and skipped granules</h2>");
+    for (id, label, notes) in [
+        ("failed", "Failed", &summary.failed),
+        ("skipped", "Skipped", &summary.skipped),
+    ] {
+        let _ = write!(html, "<h3>{label} ({})</h3>", notes.len());
+        if notes.is_empty() {
+            html.push_str("<p class=\"note\">None.</p>");
+            continue;
+        }
+        let _ = write!(
+            html,
+            "<table id=\"{id}\"><thead><tr><th>granule</th><th>reason</th></tr></thead><tbody>"
+        );
+        for (granule, reason) in notes {
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}</td></tr>",
+                escape(granule),
+                escape(reason)
+            );
+        }
+        html.push_str("</tbody></table>");
+    }
+    html.push_str("</section>\n");
+
+    html.push_str("<section id=\"variables\"><h2>Variables</h2><div class=\"histograms\">");
+    for histogram in &summary.histograms {
+        let svg = charts::histogram_svg(histogram).map_err(ReportError)?;
+        let _ = write!(
+            html,
+            "<figure class=\"histogram\" data-variable=\"{name}\" data-bins=\"{bins}\">{svg}\
+             <table class=\"stats\"><tr><th>values</th>{count}<th>nulls</th>{nulls}</tr>\
+             <tr><th>min</th><td class=\"n\" data-value=\"{min_raw}\">{min}</td><th>max</th>\
+             <td class=\"n\" data-value=\"{max_raw}\">{max}</td><th>mean</th><td class=\"n\">{mean}</td></tr></table></figure>",
+            name = escape(&histogram.name),
+            bins = histogram
+                .bins
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+            count = number_cell(histogram.count),
+            nulls = number_cell(histogram.nulls),
+            min_raw = histogram.min.map_or(String::new(), |v| v.to_string()),
+            max_raw = histogram.max.map_or(String::new(), |v| v.to_string()),
+            min = optional_number(histogram.min),
+            max = optional_number(histogram.max),
+            mean = optional_number(histogram.mean),
+        );
+    }
+    html.push_str("</div>");
+    if !summary.not_drawn.is_empty() {
+        let names: Vec<String> = summary
+            .not_drawn
+            .iter()
+            .map(|(name, kind)| format!("{} ({})", escape(name), escape(kind)))
+            .collect();
+        let _ = write!(
+            html,
+            "<p class=\"note\">Not drawn (not scalar numbers): {}.</p>",
+            names.join(", ")
+        );
+    }
+    html.push_str("</section>\n");
+
+    html.push_str("<section id=\"time\"><h2>Time coverage</h2>");
+    match &summary.time_range {
+        Some((first, last)) => {
+            let _ = write!(
+                html,
+                "<p>From <time id=\"first\">{}</time> to <time id=\"last\">{}</time> (UTC).</p>",
+                escape(first),
+                escape(last)
+            );
+        }
+        None => html.push_str("<p class=\"note\">No segment has a time.</p>"),
+    }
+    html.push_str(
+        "<table id=\"months\"><thead><tr><th>month</th><th>segments</th></tr></thead><tbody>",
+    );
+    for (month, rows) in &summary.months {
+        let _ = write!(
+            html,
+            "<tr data-month=\"{0}\"><td>{0}</td>{1}</tr>",
+            escape(month),
+            number_cell(*rows)
+        );
+    }
+    html.push_str("</tbody></table></section>\n");
+
+    html.push_str("<section id=\"runs\"><h2>Runs</h2><table><thead><tr><th>run</th><th>shard</th>\
+                   <th>planned</th><th>done</th><th>already done</th><th>skipped</th><th>failed</th>\
+                   <th>rows written</th><th>MB read</th><th>requests</th><th>seconds</th></tr></thead><tbody>");
+    for run in &summary.runs {
+        let tally = &run.granules;
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td>{}{}{}{}{}{}<td class=\"n\">{:.1}</td>{}<td class=\"n\">{:.1}</td></tr>",
+            escape(&run.run_id),
+            escape(run.shard.as_deref().unwrap_or("")),
+            number_cell(tally.planned),
+            number_cell(tally.done),
+            number_cell(tally.already_done),
+            number_cell(tally.skipped),
+            number_cell(tally.failed.len() as u64),
+            number_cell(run.rows_written),
+            run.bytes_read as f64 / 1e6,
+            number_cell(run.requests),
+            run.timings.total_s,
+        );
+    }
+    html.push_str("</tbody></table>");
+    if let Some(run) = summary.runs.last() {
+        let _ = write!(
+            html,
+            "<h3>Manifest</h3><p class=\"note\">{} (sha256 {})</p><pre id=\"manifest\">{}</pre>",
+            escape(&run.manifest),
+            escape(&run.manifest_sha256),
+            escape(&run.manifest_text)
+        );
+    }
+    html.push_str("</section>\n</body></html>\n");
+    Ok(html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+
+    #[test]
+    fn groups_thousands() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1000), "1,000");
+        assert_eq!(grouped(1234567), "1,234,567");
+    }
+}
