@@ -67,6 +67,32 @@ impl Location {
     }
 }
 
+/// Whether a granule name from a catalog is safe to show and to use in a
+/// path: one non-empty file name, no `..`, separators or control
+/// characters, at most 255 bytes. Names come from remote metadata (CMR,
+/// URLs) we do not control.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let shown: String = name
+        .chars()
+        .take(80)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    let problem = if name.is_empty() {
+        "is empty"
+    } else if name.len() > 255 {
+        "is longer than 255 bytes"
+    } else if name == "." || name == ".." || name.contains("..") {
+        "contains '..'"
+    } else if name.contains(['/', '\\']) {
+        "contains a path separator"
+    } else if name.chars().any(char::is_control) {
+        "contains control characters"
+    } else {
+        return Ok(());
+    };
+    Err(format!("unsafe granule name '{shown}': it {problem}"))
+}
+
 /// Why listing failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -139,5 +165,29 @@ pub fn local_ref(path: PathBuf) -> GranuleRef {
         name,
         location: Location::Local(path),
         size: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_name;
+
+    #[test]
+    fn unsafe_names_are_refused() {
+        assert!(check_name("ATL08_20190421213054_03750313_006_01.h5").is_ok());
+        assert!(check_name("processed_ATL08_20190421213054_03750313_006_01.h5").is_ok());
+        for (name, problem) in [
+            ("", "is empty"),
+            ("..", "'..'"),
+            ("../../etc/passwd", "'..'"),
+            ("a/b.h5", "separator"),
+            ("a\\b.h5", "separator"),
+            ("ATL08\n.h5", "control"),
+            (&"x".repeat(300), "255"),
+        ] {
+            let message = check_name(name).unwrap_err();
+            assert!(message.contains(problem), "{name:?}: {message}");
+            assert!(!message.contains('\n'), "{message}");
+        }
     }
 }

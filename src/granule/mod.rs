@@ -402,7 +402,14 @@ pub fn extract(
 ) -> Result<Extracted, GranuleError> {
     let mut counts = Vec::new();
     let mut beams_read = Vec::new();
-    for beam in beams(source, &meta)? {
+    let found = beams(source, &meta)?;
+    if found.is_empty() {
+        return Err(GranuleError::Invalid(format!(
+            "not an ATL08 granule: it has none of the beam groups {}",
+            BEAMS.join(", ")
+        )));
+    }
+    for beam in found {
         if !request.beams.keeps(&beam) {
             continue;
         }

@@ -81,9 +81,36 @@ impl ReaderFile {
         storage: Arc<dyn Storage>,
         prefetch: Option<Arc<dyn Prefetch>>,
     ) -> Result<ReaderFile, GranuleError> {
+        let len = storage.len();
+        if len == 0 {
+            return Err(GranuleError::NotHdf5("the file is empty (0 bytes)".into()));
+        }
+        let start = storage
+            .read_range(0, len.min(64) as usize)
+            .map_err(|err| GranuleError::NotHdf5(err.to_string()))?;
+        if !start.starts_with(&hdf5_reader::superblock::HDF5_MAGIC) && looks_like_text(&start) {
+            let text: String = String::from_utf8_lossy(&start)
+                .chars()
+                .take(40)
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            return Err(GranuleError::NotHdf5(format!(
+                "a text file, not HDF5 (it begins \"{}\"; an error page saved as a granule?)",
+                text.trim()
+            )));
+        }
         let options = OpenOptions::default().with_max_read_bytes(MAX_READ_BYTES);
         let file = Hdf5File::from_storage_with_options(storage, options)
             .map_err(|err| GranuleError::NotHdf5(err.to_string()))?;
+        let superblock = file.superblock();
+        let declared = superblock
+            .eof_address
+            .saturating_add(superblock.base_address);
+        if superblock.eof_address != u64::MAX && declared > len {
+            return Err(GranuleError::NotHdf5(format!(
+                "truncated: {len} bytes, but its superblock says {declared}"
+            )));
+        }
         Ok(ReaderFile {
             file,
             datasets: Mutex::new(HashMap::new()),
@@ -437,6 +464,15 @@ fn concurrently<T: Sync>(items: &[T], work: impl Fn(&T) + Sync) {
             });
         }
     });
+}
+
+/// Whether bytes are text (printable ASCII and whitespace), as an HTML
+/// error page or a text file named `.h5` is.
+fn looks_like_text(bytes: &[u8]) -> bool {
+    !bytes.is_empty()
+        && bytes
+            .iter()
+            .all(|&byte| byte.is_ascii_graphic() || byte.is_ascii_whitespace())
 }
 
 fn read_error(path: &str, err: hdf5_reader::error::Error) -> GranuleError {

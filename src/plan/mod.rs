@@ -673,6 +673,9 @@ fn skip_reason(
     window: Option<TimeWindow>,
     tracks: Option<&TrackSelection>,
 ) -> Option<String> {
+    if let Err(problem) = crate::catalog::check_name(&granule.name) {
+        return Some(problem);
+    }
     let name = GranuleName::parse(&granule.name)?;
     if let Some(reason) = tracks.and_then(|tracks| tracks.excludes(name.rgt, name.region)) {
         return Some(reason);

@@ -37,6 +37,8 @@ pub struct MapData {
     pub region: Vec<Vec<[f64; 2]>>,
     /// Selected tracks as polylines, lon/lat.
     pub tracks: Vec<(u16, Vec<(f64, f64)>)>,
+    /// How many tracks were selected (drawn or not).
+    pub tracks_selected: usize,
 }
 
 /// One grid cell: its lower-left corner, the mean of the variable over its

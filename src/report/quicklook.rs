@@ -24,6 +24,11 @@ use crate::sink::Output;
 pub const DEFAULT_COLOR: &str = "h_canopy";
 /// Grid cells across the map.
 const MAP_CELLS: f64 = 160.0;
+/// More selected tracks than this are not drawn (a continent selects
+/// hundreds; the map would be lines only).
+const MAX_TRACKS: usize = 60;
+/// Points per drawn track (a point every 10 km).
+const TRACK_POINTS: usize = 4_000;
 /// Bins of each histogram.
 const BINS: usize = 30;
 /// Columns every dataset has; the others are the requested variables.
@@ -408,12 +413,18 @@ async fn map_data(
             }))
         },
     );
-    let tracks = tracks
+    let selected = tracks.len();
+    let drawn = if selected <= MAX_TRACKS {
+        tracks.clone()
+    } else {
+        BTreeSet::new()
+    };
+    let tracks = drawn
         .iter()
         .flat_map(|&rgt| {
             // Split where the line crosses the antimeridian.
             let mut pieces: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
-            let line = crate::orbit::track_line(rgt, 20_000);
+            let line = crate::orbit::track_line(rgt, TRACK_POINTS);
             for pair in line.windows(2) {
                 if (pair[1].0 - pair[0].0).abs() > 180.0 {
                     pieces.push(Vec::new());
@@ -439,6 +450,7 @@ async fn map_data(
         range,
         region,
         tracks,
+        tracks_selected: selected,
     })
 }
 
@@ -557,14 +569,20 @@ pub fn render_html(summary: &Summary) -> Result<String, ReportError> {
     let _ = write!(
         html,
         "<section id=\"map\"><h2>Map</h2><figure>{map}<figcaption class=\"note\">{} segments on a grid of \
-         {:.5}&deg; x {:.5}&deg; cells, coloured by {}. Tracks are the selected RGTs from the orbit model \
-         (within about 3 km of NASA's).</figcaption></figure></section>\n",
+         {:.5}&deg; x {:.5}&deg; cells, coloured by {}. {}</figcaption></figure></section>\n",
         grouped(summary.rows),
         summary.map.cell.0,
         summary.map.cell.1,
         match &summary.map.variable {
             Some(name) => format!("the mean of {}", escape(name)),
             None => "the segment count".to_string(),
+        },
+        match (summary.map.tracks_selected, summary.map.tracks.is_empty()) {
+            (0, _) => String::new(),
+            (n, true) => format!("{n} tracks were selected (not drawn: more than {MAX_TRACKS})."),
+            (n, false) => format!(
+                "The {n} selected tracks (RGTs) are drawn from the orbit model, within about 3 km of NASA's."
+            ),
         }
     );
 

@@ -1,6 +1,8 @@
 mod util;
 
 #[cfg(feature = "hdf5")]
+mod bad_granules;
+#[cfg(feature = "hdf5")]
 mod bulk;
 mod cli;
 #[cfg(feature = "hdf5")]
