@@ -155,17 +155,28 @@ async fn summarize_with(
     color: Option<&str>,
     runs: Vec<RunReport>,
 ) -> Result<Summary, ReportError> {
-    let ctx = query::context(dataset).await?;
-    let schema = ctx
-        .table(query::TABLE)
-        .await
-        .map_err(sql_error)?
-        .schema()
-        .as_arrow()
-        .clone();
+    // A dataset whose runs all failed has no data file to query; its report
+    // still shows what failed and why.
+    let empty = !runs.is_empty() && runs.iter().all(|run| run.files.is_empty());
+    let ctx = if empty {
+        None
+    } else {
+        Some(query::context(dataset).await?)
+    };
+    let fields = match &ctx {
+        Some(ctx) => ctx
+            .table(query::TABLE)
+            .await
+            .map_err(sql_error)?
+            .schema()
+            .as_arrow()
+            .fields()
+            .clone(),
+        None => arrow::datatypes::Fields::empty(),
+    };
     let mut numeric = Vec::new();
     let mut not_drawn = Vec::new();
-    for field in schema.fields() {
+    for field in fields.iter() {
         if FIXED.contains(&field.name().as_str()) {
             continue;
         }
@@ -203,22 +214,25 @@ async fn summarize_with(
         ..Summary::default()
     };
 
-    let overview = rows_of(
-        &ctx,
-        &format!(
-            "SELECT count(*), min(longitude), max(longitude), min(latitude), max(latitude), \
-             CAST(min(time) AS VARCHAR), CAST(max(time) AS VARCHAR) FROM {}",
-            query::TABLE
-        ),
-    )
-    .await?;
-    let batch = overview
-        .first()
-        .ok_or_else(|| ReportError("summarising the dataset: no result".into()))?;
-    summary.rows = i64s(batch, 0)[0].unwrap_or(0).max(0) as u64;
-    let extent: Vec<Option<f64>> = (1..5).map(|column| f64s(batch, column)[0]).collect();
-    if let (Some(first), Some(last)) = (&strings(batch, 5)[0], &strings(batch, 6)[0]) {
-        summary.time_range = Some((first.clone(), last.clone()));
+    let mut extent = vec![None; 4];
+    if let Some(ctx) = &ctx {
+        let overview = rows_of(
+            ctx,
+            &format!(
+                "SELECT count(*), min(longitude), max(longitude), min(latitude), max(latitude), \
+                 CAST(min(time) AS VARCHAR), CAST(max(time) AS VARCHAR) FROM {}",
+                query::TABLE
+            ),
+        )
+        .await?;
+        let batch = overview
+            .first()
+            .ok_or_else(|| ReportError("summarising the dataset: no result".into()))?;
+        summary.rows = i64s(batch, 0)[0].unwrap_or(0).max(0) as u64;
+        extent = (1..5).map(|column| f64s(batch, column)[0]).collect();
+        if let (Some(first), Some(last)) = (&strings(batch, 5)[0], &strings(batch, 6)[0]) {
+            summary.time_range = Some((first.clone(), last.clone()));
+        }
     }
 
     let region = runs
@@ -233,8 +247,12 @@ async fn summarize_with(
         .find(|run| !run.tracks.is_empty())
         .map(|run| run.tracks.iter().copied().collect())
         .unwrap_or_default();
-    summary.map = map_data(&ctx, &extent, color, region, &tracks).await?;
+    summary.map = map_data(ctx.as_ref(), &extent, color, region, &tracks).await?;
 
+    let Some(ctx) = ctx else {
+        add_runs(&mut summary, runs, BTreeMap::new());
+        return Ok(summary);
+    };
     for batch in rows_of(
         &ctx,
         &format!(
@@ -277,6 +295,38 @@ async fn summarize_with(
             );
         }
     }
+    add_runs(&mut summary, runs, granules);
+
+    for name in &numeric {
+        summary.histograms.push(histogram(&ctx, name).await?);
+    }
+
+    for batch in rows_of(
+        &ctx,
+        &format!(
+            "SELECT CAST(date_trunc('month', time) AS VARCHAR) AS month, count(*) FROM {} \
+             WHERE time IS NOT NULL GROUP BY 1 ORDER BY 1",
+            query::TABLE
+        ),
+    )
+    .await?
+    {
+        for (month, count) in strings(&batch, 0).into_iter().zip(i64s(&batch, 1)) {
+            let month: String = month.unwrap_or_default().chars().take(7).collect();
+            summary.months.push((month, count.unwrap_or(0) as u64));
+        }
+    }
+    Ok(summary)
+}
+
+/// Joins the run reports into the summary: segments read and time per
+/// granule (`granules` holds the dataset's rows per granule), the failed and
+/// skipped granules no later run did, and the runs themselves.
+fn add_runs(
+    summary: &mut Summary,
+    runs: Vec<RunReport>,
+    mut granules: BTreeMap<String, GranuleRow>,
+) {
     let mut done = BTreeSet::new();
     for run in &runs {
         for detail in &run.details {
@@ -310,33 +360,12 @@ async fn summarize_with(
         .into_iter()
         .filter(|(granule, _)| !done.contains(granule))
         .collect();
-
-    for name in &numeric {
-        summary.histograms.push(histogram(&ctx, name).await?);
-    }
-
-    for batch in rows_of(
-        &ctx,
-        &format!(
-            "SELECT CAST(date_trunc('month', time) AS VARCHAR) AS month, count(*) FROM {} \
-             WHERE time IS NOT NULL GROUP BY 1 ORDER BY 1",
-            query::TABLE
-        ),
-    )
-    .await?
-    {
-        for (month, count) in strings(&batch, 0).into_iter().zip(i64s(&batch, 1)) {
-            let month: String = month.unwrap_or_default().chars().take(7).collect();
-            summary.months.push((month, count.unwrap_or(0) as u64));
-        }
-    }
     summary.runs = runs;
-    Ok(summary)
 }
 
 /// The map's extent (data and region, padded), its grid and colours.
 async fn map_data(
-    ctx: &SessionContext,
+    ctx: Option<&SessionContext>,
     extent: &[Option<f64>],
     color: Option<String>,
     region: Vec<Vec<[f64; 2]>>,
@@ -381,7 +410,11 @@ async fn map_data(
         table = query::TABLE,
     );
     let mut cells = Vec::new();
-    for batch in rows_of(ctx, &sql).await? {
+    let batches = match ctx {
+        Some(ctx) => rows_of(ctx, &sql).await?,
+        None => Vec::new(),
+    };
+    for batch in batches {
         let (columns, rows, values, counts) = (
             i64s(&batch, 0),
             i64s(&batch, 1),

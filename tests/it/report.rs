@@ -256,3 +256,29 @@ output: { path: out }
     );
     assert!(!dir.join("report.html").exists());
 }
+
+#[test]
+fn a_run_where_every_granule_failed_still_gets_a_report() {
+    let dir = Workdir::new();
+    dir.write(
+        "granules/ATL08_20190419091339_03370309_006_01.h5",
+        "<html>Earthdata Login</html>",
+    );
+    dir.write(
+        "m.yaml",
+        r#"region: { bbox: [147.0, -43.7, 147.8, -42.6] }
+variables: [land_segments/canopy/h_canopy]
+source: { local: { path: granules } }
+output: { path: out }
+"#,
+    );
+    let run = dir.run(&["run", "m.yaml"]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    assert!(!run.stderr().contains("warning"), "{}", run.stderr());
+    dir.run(&["report", "out", "--out", "report.html"])
+        .success();
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("ATL08_20190419091339_03370309_006_01.h5"));
+    assert!(html.contains("text file, not HDF5"));
+    assert!(html.contains("data-value=\"0\""));
+}
