@@ -60,6 +60,13 @@ pub const DERIVED_COLUMNS: [&str; 11] = [
 
 /// The WKB point column.
 pub const GEOMETRY_COLUMN: &str = "geometry";
+/// The GeoParquet bbox covering column.
+pub const BBOX_COLUMN: &str = "bbox";
+
+/// Whether every output has a column of this name (derived, geometry, bbox).
+pub fn is_fixed_column(name: &str) -> bool {
+    DERIVED_COLUMNS.contains(&name) || name == GEOMETRY_COLUMN || name == BBOX_COLUMN
+}
 
 /// The Arrow type of a stored element type.
 pub fn arrow_type(dtype: Dtype) -> DataType {

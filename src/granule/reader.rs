@@ -189,6 +189,47 @@ impl ReaderFile {
         Ok(extents)
     }
 
+    /// The version-1 B-tree node at `address`: a group index (`rank`
+    /// `None`) or the chunk index of a `rank`-dimensional dataset; its
+    /// type is checked.
+    fn btree_node(
+        &self,
+        address: u64,
+        rank: Option<usize>,
+    ) -> hdf5_reader::error::Result<hdf5_reader::btree_v1::BTreeV1Node> {
+        use hdf5_reader::btree_v1::BTreeV1Node;
+        use hdf5_reader::error::Error;
+        use hdf5_reader::io::Cursor;
+
+        let superblock = self.file.superblock();
+        let (offset_size, length_size) = (superblock.offset_size, superblock.length_size);
+        let storage = self.file.storage();
+        let header_len = 8 + 2 * usize::from(offset_size);
+        // Chunk keys: size, filter mask and rank + 1 offsets of 8 bytes.
+        let key_size = rank.map_or(usize::from(length_size), |rank| 8 + (rank + 1) * 8);
+        let head = storage.read_range(address, header_len)?;
+        let entries = usize::from(u16::from_le_bytes([head[6], head[7]]));
+        let node_len = header_len + (entries + 1) * key_size + entries * usize::from(offset_size);
+        let bytes = storage.read_range(address, node_len)?;
+        let node = BTreeV1Node::parse(
+            &mut Cursor::new(bytes.as_ref()),
+            offset_size,
+            length_size,
+            rank.map(|rank| rank as u32),
+        )?;
+        let (expected, kind) = if rank.is_some() {
+            (1, "chunk")
+        } else {
+            (0, "group")
+        };
+        if node.node_type != expected {
+            return Err(Error::InvalidData(format!(
+                "B-tree node at {address:#x} is not a {kind} index"
+            )));
+        }
+        Ok(node)
+    }
+
     /// Brings the structure of the group at `path` (local heap, B-tree,
     /// symbol table nodes) into the cache, a round trip per level, and then
     /// the headers of its members named in `wanted`, with the heap and
@@ -196,7 +237,6 @@ impl ReaderFile {
     /// these addresses). Without this, finding a member reads the symbol
     /// table nodes one after another, a round trip each, remotely.
     fn warm_group(&self, path: &str, wanted: &[&str]) -> hdf5_reader::error::Result<()> {
-        use hdf5_reader::btree_v1::BTreeV1Node;
         use hdf5_reader::error::Error;
         use hdf5_reader::io::Cursor;
         use hdf5_reader::local_heap::LocalHeap;
@@ -221,8 +261,7 @@ impl ReaderFile {
         prefetch.prefetch_metadata(&[guess(table.heap_address), guess(table.btree_address)]);
         let heap =
             LocalHeap::parse_at_storage(storage, table.heap_address, offset_size, length_size)?;
-        let header_len = 8 + 2 * usize::from(offset_size);
-        let key_size = usize::from(length_size);
+        let mut visited = std::collections::HashSet::new();
         let mut level = vec![table.btree_address];
         let mut symbol_nodes = Vec::new();
         for _ in 0..MAX_BTREE_DEPTH {
@@ -234,22 +273,12 @@ impl ReaderFile {
             prefetch.prefetch_metadata(&ahead);
             let mut next = Vec::new();
             for address in std::mem::take(&mut level) {
-                let head = storage.read_range(address, header_len)?;
-                let entries = usize::from(u16::from_le_bytes([head[6], head[7]]));
-                let node_len =
-                    header_len + (entries + 1) * key_size + entries * usize::from(offset_size);
-                let bytes = storage.read_range(address, node_len)?;
-                let node = BTreeV1Node::parse(
-                    &mut Cursor::new(bytes.as_ref()),
-                    offset_size,
-                    length_size,
-                    None,
-                )?;
-                if node.node_type != 0 {
+                if !visited.insert(address) {
                     return Err(Error::InvalidData(format!(
-                        "B-tree node at {address:#x} is not a group index"
+                        "the B-tree of group {path} revisits the node at {address:#x}"
                     )));
                 }
+                let node = self.btree_node(address, None)?;
                 if node.level > 0 {
                     next.extend(node.children);
                 } else {
@@ -323,15 +352,11 @@ impl ReaderFile {
         root: u64,
         rank: usize,
     ) -> hdf5_reader::error::Result<Vec<(u64, Range<u64>)>> {
-        use hdf5_reader::btree_v1::{BTreeV1Key, BTreeV1Node};
+        use hdf5_reader::btree_v1::BTreeV1Key;
         use hdf5_reader::error::Error;
         use hdf5_reader::io::Cursor;
 
-        let superblock = self.file.superblock();
-        let (offset_size, length_size) = (superblock.offset_size, superblock.length_size);
-        let storage = self.file.storage();
-        let header_len = 8 + 2 * usize::from(offset_size);
-        let key_size = 8 + (rank + 1) * 8;
+        let offset_size = self.file.superblock().offset_size;
         let mut chunks = Vec::new();
         let mut visited = std::collections::HashSet::new();
         let mut level = vec![root];
@@ -355,22 +380,7 @@ impl ReaderFile {
                         "chunk B-tree revisits the node at {address:#x}"
                     )));
                 }
-                let head = storage.read_range(address, header_len)?;
-                let entries = usize::from(u16::from_le_bytes([head[6], head[7]]));
-                let node_len =
-                    header_len + (entries + 1) * key_size + entries * usize::from(offset_size);
-                let bytes = storage.read_range(address, node_len)?;
-                let node = BTreeV1Node::parse(
-                    &mut Cursor::new(bytes.as_ref()),
-                    offset_size,
-                    length_size,
-                    Some(rank as u32),
-                )?;
-                if node.node_type != 1 {
-                    return Err(Error::InvalidData(format!(
-                        "B-tree node at {address:#x} is not a chunk index"
-                    )));
-                }
+                let node = self.btree_node(address, Some(rank))?;
                 if node.level > 0 {
                     next.extend(node.children);
                     continue;

@@ -13,7 +13,6 @@ use sha2::{Digest, Sha256};
 
 use crate::catalog::cmr::{self, Cmr, Collection, Filter, Search};
 use crate::catalog::{self, GranuleRef, Location};
-use crate::granule::columns::{DERIVED_COLUMNS, GEOMETRY_COLUMN};
 use crate::granule::{
     BEAMS, BeamSelection, GranuleName, OutputVariable, Request, TimeWindow, output_schema,
     variables,
@@ -299,9 +298,7 @@ impl Plan {
                     format!("'{column}' is not a usable column name"),
                 ));
             }
-            let reserved = DERIVED_COLUMNS.contains(&column.as_str())
-                || column == GEOMETRY_COLUMN
-                || column == "bbox"
+            let reserved = crate::granule::columns::is_fixed_column(&column)
                 || partition_by.iter().any(|key| key.column() == column);
             if reserved || variables_out.iter().any(|existing| existing.name == column) {
                 return Err(field_error(

@@ -31,24 +31,6 @@ const MAX_TRACKS: usize = 60;
 const TRACK_POINTS: usize = 4_000;
 /// Bins of each histogram.
 const BINS: usize = 30;
-/// Columns every dataset has; the others are the requested variables.
-const FIXED: [&str; 15] = [
-    "granule",
-    "beam",
-    "beam_strength",
-    "spot",
-    "rgt",
-    "cycle",
-    "region",
-    "segment_index",
-    "time",
-    "latitude",
-    "longitude",
-    "geometry",
-    "bbox",
-    "year",
-    "month",
-];
 
 /// Everything the report shows.
 #[derive(Debug, Clone, Default)]
@@ -177,7 +159,11 @@ async fn summarize_with(
     let mut numeric = Vec::new();
     let mut not_drawn = Vec::new();
     for field in fields.iter() {
-        if FIXED.contains(&field.name().as_str()) {
+        // The requested variables: neither fixed nor partition columns.
+        let name = field.name().as_str();
+        if crate::granule::columns::is_fixed_column(name)
+            || crate::sink::PartitionKey::parse(name).is_some()
+        {
             continue;
         }
         if field.data_type().is_numeric() {
