@@ -6,11 +6,8 @@
 #
 #   benches/bulk_rss.sh            (BENCH_DIR to move the 1.6 GB of granules)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/icesat2-target}"
-[ -n "${ICESAT2_BIN:-}" ] || cargo build --release --features hdf5 --quiet
-bin="${ICESAT2_BIN:-$CARGO_TARGET_DIR/release/icesat2}"
-work="${BENCH_DIR:-$HOME/.cache/icesat2-bench}/bulk"
+source "$(dirname "$0")/common.sh"
+work="$bench_root/bulk"
 if [ ! -f "$work/granules/.complete" ]; then
   rm -rf "$work/granules"
   "$bin" synth --out "$work/granules" --granules 200 --segments 2000 --seed 7 --near 147.368,-43.143 >/dev/null

@@ -2,14 +2,8 @@
 # Query benchmark: a dataset from 8 full-size synthetic granules (all rows
 # kept), then the five queries with icesat2 and DuckDB; prints the ratios.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/icesat2-target}"
-bin="${ICESAT2_BIN:-}"
-if [ -z "$bin" ]; then
-  cargo build --release --features hdf5 --quiet
-  bin="$CARGO_TARGET_DIR/release/icesat2"
-fi
-work="${BENCH_DIR:-$HOME/.cache/icesat2-bench}/query"
+source "$(dirname "$0")/common.sh"
+work="$bench_root/query"
 venv="${ICESAT2_VENV:-$HOME/.cache/icesat2-venv}"
 if [ ! -d "$work/granules" ]; then
   "$bin" synth --out "$work/granules" --granules 8 --segments 20000 --seed 42 >/dev/null

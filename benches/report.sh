@@ -3,14 +3,8 @@
 # benchmark's dataset (8 full-size synthetic granules, 820,693 rows; built
 # by benches/query.sh when missing); median of 5 runs.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/icesat2-target}"
-bin="${ICESAT2_BIN:-}"
-if [ -z "$bin" ]; then
-  cargo build --release --features hdf5 --quiet
-  bin="$CARGO_TARGET_DIR/release/icesat2"
-fi
-work="${BENCH_DIR:-$HOME/.cache/icesat2-bench}/query"
+source "$(dirname "$0")/common.sh"
+work="$bench_root/query"
 if [ ! -d "$work/out" ]; then
   ICESAT2_BIN="$bin" benches/query.sh >/dev/null
 fi

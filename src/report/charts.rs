@@ -182,12 +182,10 @@ fn clip(a: (f64, f64), b: (f64, f64), bounds: [f64; 4]) -> Option<((f64, f64), (
             }
         }
     }
-    (t0 <= t1).then(|| {
-        (
-            (a.0 + t0 * dx, a.1 + t0 * dy),
-            (a.0 + t1 * dx, a.1 + t1 * dy),
-        )
-    })
+    (t0 <= t1).then_some((
+        (a.0 + t0 * dx, a.1 + t0 * dy),
+        (a.0 + t1 * dx, a.1 + t1 * dy),
+    ))
 }
 
 /// A round length (1, 2 or 5 times a power of ten) near a fifth of `km`.

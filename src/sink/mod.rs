@@ -101,18 +101,29 @@ pub fn split_partitions(
     file_schema: &SchemaRef,
 ) -> Result<BTreeMap<PathBuf, RecordBatch>, SinkError> {
     let encode_error = |message: String| SinkError::Encode(message);
-    let mut groups: BTreeMap<PathBuf, Vec<u32>> = BTreeMap::new();
-    let values: Vec<Vec<String>> = partition_by
+    let keys: Vec<KeyColumn> = partition_by
         .iter()
-        .map(|key| partition_values(batch, *key))
+        .map(|key| KeyColumn::new(batch, *key))
         .collect::<Result<_, _>>()
         .map_err(encode_error)?;
-    for row in 0..batch.num_rows() {
-        let mut folder = PathBuf::new();
-        for (key, column) in partition_by.iter().zip(&values) {
-            folder.push(format!("{}={}", key.column(), column[row]));
+    // Rows come in long runs with one partition (a granule spans a month
+    // boundary at most once): a folder is formatted only where the raw key
+    // values change.
+    let mut groups: BTreeMap<PathBuf, Vec<u32>> = BTreeMap::new();
+    let mut run_start = 0;
+    for row in 1..=batch.num_rows() {
+        if row < batch.num_rows() && keys.iter().all(|key| key.same(row - 1, row)) {
+            continue;
         }
-        groups.entry(folder).or_default().push(row as u32);
+        let mut folder = PathBuf::new();
+        for (key, column) in partition_by.iter().zip(&keys) {
+            folder.push(format!("{}={}", key.column(), column.value(run_start)));
+        }
+        groups
+            .entry(folder)
+            .or_default()
+            .extend(run_start as u32..row as u32);
+        run_start = row;
     }
     let projection: Vec<usize> = file_schema
         .fields()
@@ -143,54 +154,83 @@ pub fn split_partitions(
     Ok(partitions)
 }
 
-/// The folder value of `key` for every row.
-fn partition_values(batch: &RecordBatch, key: PartitionKey) -> Result<Vec<String>, String> {
-    let column = batch.column_by_name(match key {
-        PartitionKey::Year | PartitionKey::Month => "time",
-        other => other.column(),
-    });
-    let column = column.ok_or_else(|| format!("no column for partition key {}", key.column()))?;
-    let n = batch.num_rows();
-    let value = |row: usize, text: String| {
-        if column.is_null(row) {
-            NULL_PARTITION.to_string()
-        } else {
-            text
+/// The column a partition key's values come from.
+enum KeyColumn<'a> {
+    /// Year or month of `time`, by UTC day.
+    Time {
+        key: PartitionKey,
+        times: &'a arrow::array::TimestampMicrosecondArray,
+    },
+    Rgt(&'a arrow::array::UInt16Array),
+    Cycle(&'a arrow::array::UInt8Array),
+    Beam(&'a arrow::array::StringArray),
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+impl<'a> KeyColumn<'a> {
+    fn new(batch: &'a RecordBatch, key: PartitionKey) -> Result<KeyColumn<'a>, String> {
+        let column = batch
+            .column_by_name(match key {
+                PartitionKey::Year | PartitionKey::Month => "time",
+                other => other.column(),
+            })
+            .ok_or_else(|| format!("no column for partition key {}", key.column()))?;
+        Ok(match key {
+            PartitionKey::Year | PartitionKey::Month => KeyColumn::Time {
+                key,
+                times: column.as_primitive::<TimestampMicrosecondType>(),
+            },
+            PartitionKey::Rgt => KeyColumn::Rgt(column.as_primitive::<UInt16Type>()),
+            PartitionKey::Cycle => KeyColumn::Cycle(column.as_primitive::<UInt8Type>()),
+            PartitionKey::Beam => KeyColumn::Beam(column.as_string::<i32>()),
+        })
+    }
+
+    fn column(&self) -> &dyn Array {
+        match self {
+            KeyColumn::Time { times, .. } => *times,
+            KeyColumn::Rgt(values) => *values,
+            KeyColumn::Cycle(values) => *values,
+            KeyColumn::Beam(values) => *values,
         }
-    };
-    Ok(match key {
-        PartitionKey::Year | PartitionKey::Month => {
-            let times = column.as_primitive::<TimestampMicrosecondType>();
-            (0..n)
-                .map(|row| {
-                    let time =
-                        DateTime::from_timestamp_micros(times.value(row)).unwrap_or_default();
-                    let text = if key == PartitionKey::Year {
-                        format!("{:04}", time.year())
-                    } else {
-                        format!("{:02}", time.month())
-                    };
-                    value(row, text)
-                })
-                .collect()
+    }
+
+    /// Whether rows `a` and `b` certainly have the same value (same UTC
+    /// day for times; the folder is the same then).
+    fn same(&self, a: usize, b: usize) -> bool {
+        let column = self.column();
+        if column.is_null(a) || column.is_null(b) {
+            return column.is_null(a) && column.is_null(b);
         }
-        PartitionKey::Rgt => {
-            let rgts = column.as_primitive::<UInt16Type>();
-            (0..n)
-                .map(|row| value(row, rgts.value(row).to_string()))
-                .collect()
+        match self {
+            KeyColumn::Time { times, .. } => {
+                times.value(a).div_euclid(MICROS_PER_DAY)
+                    == times.value(b).div_euclid(MICROS_PER_DAY)
+            }
+            KeyColumn::Rgt(values) => values.value(a) == values.value(b),
+            KeyColumn::Cycle(values) => values.value(a) == values.value(b),
+            KeyColumn::Beam(values) => values.value(a) == values.value(b),
         }
-        PartitionKey::Cycle => {
-            let cycles = column.as_primitive::<UInt8Type>();
-            (0..n)
-                .map(|row| value(row, cycles.value(row).to_string()))
-                .collect()
+    }
+
+    /// The folder value of `row`.
+    fn value(&self, row: usize) -> String {
+        if self.column().is_null(row) {
+            return NULL_PARTITION.to_string();
         }
-        PartitionKey::Beam => {
-            let beams = column.as_string::<i32>();
-            (0..n)
-                .map(|row| value(row, beams.value(row).to_string()))
-                .collect()
+        match self {
+            KeyColumn::Time { key, times } => {
+                let time = DateTime::from_timestamp_micros(times.value(row)).unwrap_or_default();
+                if *key == PartitionKey::Year {
+                    format!("{:04}", time.year())
+                } else {
+                    format!("{:02}", time.month())
+                }
+            }
+            KeyColumn::Rgt(values) => values.value(row).to_string(),
+            KeyColumn::Cycle(values) => values.value(row).to_string(),
+            KeyColumn::Beam(values) => values.value(row).to_string(),
         }
-    })
+    }
 }

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -25,6 +26,69 @@ pub trait RangeSource: Send + Sync {
     async fn get_range(&self, range: Range<u64>) -> Result<Bytes, StoreError>;
     /// The object's size.
     async fn size(&self) -> Result<u64, StoreError>;
+    /// The object in messages (`s3://bucket/key`, a URL without secrets).
+    fn label(&self) -> String;
+}
+
+/// How many times a range is tried when its transfer fails part way.
+const RANGE_ATTEMPTS: u32 = 4;
+/// The first retry of a range waits this long; each later one twice as long.
+const RANGE_BACKOFF: Duration = Duration::from_millis(200);
+
+/// A `RangeSource` whose every answer is checked to be the whole range, and
+/// which tries a range again, with exponential backoff, when the transfer
+/// fails part way (connection reset, body shorter than asked). The clients
+/// underneath retry 5xx and failed connections themselves (object_store's
+/// `RetryConfig`, `NasaClient::get`), but not a body cut off after the
+/// status line, which `StoreError::Transient` reports.
+pub struct Retrying {
+    inner: Arc<dyn RangeSource>,
+    backoff: Duration,
+}
+
+impl Retrying {
+    pub fn new(inner: Arc<dyn RangeSource>) -> Retrying {
+        Retrying {
+            inner,
+            backoff: RANGE_BACKOFF,
+        }
+    }
+}
+
+#[async_trait]
+impl RangeSource for Retrying {
+    async fn get_range(&self, range: Range<u64>) -> Result<Bytes, StoreError> {
+        let expected = range.end - range.start;
+        let mut attempt = 1;
+        loop {
+            let err = match self.inner.get_range(range.clone()).await {
+                Ok(bytes) if bytes.len() as u64 == expected => return Ok(bytes),
+                Ok(bytes) => StoreError::Transient {
+                    url: self.inner.label(),
+                    message: format!(
+                        "expected {expected} bytes of {}..{}, got {}",
+                        range.start,
+                        range.end,
+                        bytes.len()
+                    ),
+                },
+                Err(err) => err,
+            };
+            if !matches!(err, StoreError::Transient { .. }) || attempt >= RANGE_ATTEMPTS {
+                return Err(err);
+            }
+            tokio::time::sleep(self.backoff * 2u32.pow(attempt - 1)).await;
+            attempt += 1;
+        }
+    }
+
+    async fn size(&self) -> Result<u64, StoreError> {
+        self.inner.size().await
+    }
+
+    fn label(&self) -> String {
+        self.inner.label()
+    }
 }
 
 /// An object in an object store.
@@ -41,7 +105,15 @@ impl RangeSource for ObjectSource {
         self.store
             .get_range(&self.path, range)
             .await
-            .map_err(|err| StoreError::object(&self.label, err))
+            .map_err(|err| match err {
+                // After object_store's own retries: what is left is a body
+                // cut off part way (it does not retry those everywhere).
+                object_store::Error::Generic { .. } => StoreError::Transient {
+                    url: self.label.clone(),
+                    message: err.to_string(),
+                },
+                other => StoreError::object(&self.label, other),
+            })
     }
 
     async fn size(&self) -> Result<u64, StoreError> {
@@ -51,6 +123,10 @@ impl RangeSource for ObjectSource {
             .await
             .map_err(|err| StoreError::object(&self.label, err))?
             .size)
+    }
+
+    fn label(&self) -> String {
+        self.label.clone()
     }
 }
 
@@ -68,6 +144,10 @@ impl RangeSource for HttpsSource {
 
     async fn size(&self) -> Result<u64, StoreError> {
         self.client.len(&self.url).await
+    }
+
+    fn label(&self) -> String {
+        super::https::redact(&self.url)
     }
 }
 
@@ -87,7 +167,7 @@ const CONCURRENT_REQUESTS: usize = 16;
 
 type Block = Arc<OnceLock<Result<Bytes, String>>>;
 
-/// `hdf5_reader::Storage` over a `RangeSource`: small reads from an aligned
+/// `hdf5_reader::Storage` over a `RangeSource` (behind `Retrying`): small reads from an aligned
 /// block cache (a run of missing blocks in one request; a block being
 /// fetched is waited for, not fetched again), planned chunk ranges fetched
 /// ahead, merged and concurrently (`Prefetch`). Reads block on the runtime,
@@ -109,7 +189,7 @@ impl RemoteStorage {
         runtime: tokio::runtime::Handle,
     ) -> RemoteStorage {
         RemoteStorage {
-            source,
+            source: Arc::new(Retrying::new(source)),
             len,
             runtime,
             blocks: Mutex::new(HashMap::new()),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use icesat2::report::RunReport;
 use icesat2::synth::SynthOptions;
 
-use super::servers::{KeyRing, Listed, NasaConfig, NasaServer, S3Server};
+use super::servers::{Fault, FaultProxy, KeyRing, Listed, NasaConfig, NasaServer, S3Server};
 use super::util::{self, Workdir};
 
 const BUCKET: &str = "nsidc-cumulus-prod-protected";
@@ -36,6 +36,8 @@ fn full_size_granule() -> PathBuf {
 
 struct Cloud {
     s3: S3Server,
+    /// Where runs reach S3: the server, or a proxy in front of it.
+    endpoint: String,
     server: NasaServer,
     _root: tempfile::TempDir,
 }
@@ -58,6 +60,7 @@ fn cloud(file: &Path) -> Cloud {
     };
     let server = NasaServer::start(NasaConfig::default(), vec![listed], ring);
     Cloud {
+        endpoint: s3.endpoint.clone(),
         s3,
         server,
         _root: root,
@@ -72,7 +75,7 @@ fn run(cloud: &Cloud, region: &str, variables: &str, local: Option<&Path>) -> (W
         Some(folder) => format!("source: {{ local: {{ path: {} }} }}\n", folder.display()),
         None => format!(
             "source:\n  cmr: {{ collection: C2613553260-NSIDC_CPRD, access: s3, token_file: token.txt, cmr_url: {}, credentials_url: {}/s3credentials, s3_endpoint: {} }}\n",
-            cloud.server.url, cloud.server.url, cloud.s3.endpoint
+            cloud.server.url, cloud.server.url, cloud.endpoint
         ),
     };
     work.write("m.yaml", &format!("region: {{ geojson: region.json }}\nvariables: [{variables}]\n{source}output: {{ path: out }}\n"));
@@ -156,4 +159,38 @@ fn a_polygon_over_the_whole_granule_fetches_no_chunk_twice_and_matches_local_rea
         ],
     );
     assert!(rows.trim().parse::<u64>().unwrap() > 50_000, "{rows}");
+}
+
+#[test]
+fn faults_on_the_wire_are_retried_to_the_rows_of_a_fault_free_run() {
+    let file = full_size_granule();
+    let mut cloud = cloud(&file);
+    let region = r#"{"type":"Polygon","coordinates":[[[145.868,-44.643],[148.868,-44.643],[148.868,-41.643],[145.868,-41.643],[145.868,-44.643]]]}"#;
+    let variables =
+        "land_segments/canopy/h_canopy, land_segments/canopy/canopy_h_metrics, signal_photons/ph_h";
+    let (clean, _) = run(&cloud, region, variables, None);
+    let proxy = FaultProxy::start(&cloud.s3.endpoint, 0.10, 8);
+    cloud.endpoint = proxy.endpoint.clone();
+    let (faulty, report) = run(&cloud, region, variables, None);
+    assert_eq!(report.granules.done, 1, "{:?}", report.granules);
+    let kinds = [
+        Fault::Unavailable,
+        Fault::ResetMidBody,
+        Fault::TruncatedBody,
+        Fault::SlowFirstByte,
+    ];
+    for kind in kinds {
+        assert!(
+            proxy.count(kind) > 0,
+            "no {kind:?} among {:?}",
+            proxy.injected
+        );
+    }
+    let rows = util::same_rows(&clean.join("out"), &faulty.join("out"));
+    assert!(rows > 1000, "{rows}");
+    eprintln!(
+        "{} requests through the proxy, faults {:?}, {rows} rows",
+        report.details[0].requests,
+        proxy.injected.lock().unwrap()
+    );
 }

@@ -661,3 +661,234 @@ async fn data(
         _ => (StatusCode::OK, bytes).into_response(),
     }
 }
+
+/// What the fault proxy did to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    /// 503 Slow Down for this request and the next two (a burst).
+    Unavailable,
+    /// Headers and half the body, then a TCP reset.
+    ResetMidBody,
+    /// Headers and half the body, then a clean close (body shorter than
+    /// its Content-Length).
+    TruncatedBody,
+    /// The response held back this long before its first byte.
+    SlowFirstByte,
+}
+
+/// A fault-injecting TCP proxy in front of an HTTP server: each request is
+/// forwarded on a fresh upstream connection, and at `rate` (seeded, so a
+/// run is repeatable) one of the `Fault`s happens instead. Counts what it
+/// injected. At `rate` a request meets a fault; the kinds take turns.
+pub struct FaultProxy {
+    pub endpoint: String,
+    pub injected: Arc<Mutex<std::collections::BTreeMap<Fault, u32>>>,
+}
+
+pub const SLOW_FIRST_BYTE: Duration = Duration::from_millis(400);
+
+struct FaultDice {
+    rng: rand_chacha::ChaCha8Rng,
+    rate: f64,
+    burst: u32,
+    /// Faults take turns, so a few requests see every kind.
+    turn: usize,
+}
+
+impl FaultDice {
+    fn roll(&mut self) -> Option<Fault> {
+        use rand::Rng;
+        if self.burst > 0 {
+            self.burst -= 1;
+            return Some(Fault::Unavailable);
+        }
+        if !self.rng.random_bool(self.rate) {
+            return None;
+        }
+        self.turn += 1;
+        Some(match self.turn % 4 {
+            1 => {
+                self.burst = 2;
+                Fault::Unavailable
+            }
+            2 => Fault::ResetMidBody,
+            3 => Fault::TruncatedBody,
+            _ => Fault::SlowFirstByte,
+        })
+    }
+}
+
+impl FaultProxy {
+    pub fn start(upstream: &str, rate: f64, seed: u64) -> FaultProxy {
+        use rand::SeedableRng;
+        let upstream: SocketAddr = upstream
+            .trim_start_matches("http://")
+            .parse()
+            .expect("upstream as http://host:port");
+        let dice = Arc::new(Mutex::new(FaultDice {
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+            rate,
+            burst: 0,
+            turn: 0,
+        }));
+        let injected = Arc::new(Mutex::new(std::collections::BTreeMap::new()));
+        let listener = server_runtime()
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let address = listener.local_addr().unwrap();
+        let counts = injected.clone();
+        server_runtime().spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (dice, counts) = (dice.clone(), counts.clone());
+                tokio::spawn(async move {
+                    let _ = proxy_connection(client, upstream, dice, counts).await;
+                });
+            }
+        });
+        FaultProxy {
+            endpoint: format!("http://{address}"),
+            injected,
+        }
+    }
+
+    /// How many of each fault were injected.
+    pub fn count(&self, fault: Fault) -> u32 {
+        self.injected
+            .lock()
+            .unwrap()
+            .get(&fault)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// Reads an HTTP message head (through the blank line) from `stream`, with
+/// `buffered` holding bytes already read; returns the head and what follows.
+async fn read_head(
+    stream: &mut tokio::net::TcpStream,
+    mut buffered: Vec<u8>,
+) -> std::io::Result<Option<(Vec<u8>, Vec<u8>)>> {
+    use tokio::io::AsyncReadExt;
+    loop {
+        if let Some(end) = buffered.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buffered.split_off(end + 4);
+            return Ok(Some((buffered, rest)));
+        }
+        let mut block = [0u8; 16 * 1024];
+        let n = stream.read(&mut block).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buffered.extend_from_slice(&block[..n]);
+    }
+}
+
+fn header_value(head: &[u8], name: &str) -> Option<String> {
+    String::from_utf8_lossy(head).lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_string())
+    })
+}
+
+/// Reads `want` more bytes after `have`.
+async fn read_exact_more(
+    stream: &mut tokio::net::TcpStream,
+    mut have: Vec<u8>,
+    want: usize,
+) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let start = have.len();
+    have.resize(start.max(want), 0);
+    if want > start {
+        stream.read_exact(&mut have[start..]).await?;
+    }
+    have.truncate(want);
+    Ok(have)
+}
+
+async fn proxy_connection(
+    mut client: tokio::net::TcpStream,
+    upstream: SocketAddr,
+    dice: Arc<Mutex<FaultDice>>,
+    counts: Arc<Mutex<std::collections::BTreeMap<Fault, u32>>>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut pending = Vec::new();
+    loop {
+        let Some((head, rest)) = read_head(&mut client, std::mem::take(&mut pending)).await? else {
+            return Ok(());
+        };
+        let body_len: usize = header_value(&head, "content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let body = read_exact_more(&mut client, rest, body_len).await?;
+        let is_head = head.starts_with(b"HEAD ");
+        let fault = dice.lock().unwrap().roll();
+        let count = |fault: Fault| *counts.lock().unwrap().entry(fault).or_default() += 1;
+        if fault == Some(Fault::Unavailable) {
+            count(Fault::Unavailable);
+            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>injected</Message></Error>";
+            let response = format!(
+                "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            client.write_all(response.as_bytes()).await?;
+            return client.shutdown().await;
+        }
+        // Forward on a fresh upstream connection that closes after its response.
+        let mut request: Vec<u8> = String::from_utf8_lossy(&head[..head.len() - 2])
+            .lines()
+            .filter(|line| !line.to_ascii_lowercase().starts_with("connection:"))
+            .flat_map(|line| [line, "\r\n"])
+            .collect::<String>()
+            .into_bytes();
+        request.extend_from_slice(b"connection: close\r\n\r\n");
+        request.extend_from_slice(&body);
+        let mut server = tokio::net::TcpStream::connect(upstream).await?;
+        server.write_all(&request).await?;
+        let Some((response_head, rest)) = read_head(&mut server, Vec::new()).await? else {
+            return Ok(());
+        };
+        let length = header_value(&response_head, "content-length").and_then(|v| v.parse().ok());
+        let response_body = match (is_head, length) {
+            (true, _) => Vec::new(),
+            (false, Some(length)) => read_exact_more(&mut server, rest, length).await?,
+            (false, None) => {
+                let mut all = rest;
+                server.read_to_end(&mut all).await?;
+                all
+            }
+        };
+        if fault == Some(Fault::SlowFirstByte) {
+            count(Fault::SlowFirstByte);
+            tokio::time::sleep(SLOW_FIRST_BYTE).await;
+        }
+        let half = response_body.len() / 2;
+        let body_fault = matches!(fault, Some(Fault::ResetMidBody | Fault::TruncatedBody))
+            && half > 0
+            && length.is_some();
+        client.write_all(&response_head).await?;
+        if body_fault {
+            count(fault.unwrap());
+            client.write_all(&response_body[..half]).await?;
+            client.flush().await?;
+            if fault == Some(Fault::ResetMidBody) {
+                client.set_zero_linger()?;
+                drop(client);
+                return Ok(());
+            }
+            return client.shutdown().await;
+        }
+        client.write_all(&response_body).await?;
+        if length.is_none() {
+            // Without a length the body ends where the connection does.
+            return client.shutdown().await;
+        }
+        pending = Vec::new();
+    }
+}
