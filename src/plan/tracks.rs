@@ -8,6 +8,7 @@ use std::path::Path;
 
 use geo::algorithm::buffer::{Buffer, BufferStyle, LineCap};
 use geo::{BoundingRect, Coord, Intersects, LineString, MultiLineString, MultiPolygon, Rect};
+use rayon::prelude::*;
 
 use crate::orbit;
 use crate::region::Region;
@@ -148,7 +149,9 @@ pub fn select(region: &Region, buffer_deg: f64, lines: &TrackLines) -> TrackSele
         return TrackSelection::default();
     };
     let rgts = match lines {
+        // Tracks are independent: tested on every core.
         TrackLines::Model => (1..=orbit::N_RGTS)
+            .into_par_iter()
             .filter(|&rgt| model_crosses(rgt, &area, bounds))
             .collect(),
         TrackLines::File(tracks) => tracks
