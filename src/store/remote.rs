@@ -43,15 +43,11 @@ const RANGE_BACKOFF: Duration = Duration::from_millis(200);
 /// status line, which `StoreError::Transient` reports.
 pub struct Retrying {
     inner: Arc<dyn RangeSource>,
-    backoff: Duration,
 }
 
 impl Retrying {
     pub fn new(inner: Arc<dyn RangeSource>) -> Retrying {
-        Retrying {
-            inner,
-            backoff: RANGE_BACKOFF,
-        }
+        Retrying { inner }
     }
 }
 
@@ -77,7 +73,7 @@ impl RangeSource for Retrying {
             if !matches!(err, StoreError::Transient { .. }) || attempt >= RANGE_ATTEMPTS {
                 return Err(err);
             }
-            tokio::time::sleep(self.backoff * 2u32.pow(attempt - 1)).await;
+            tokio::time::sleep(RANGE_BACKOFF * 2u32.pow(attempt - 1)).await;
             attempt += 1;
         }
     }
@@ -106,8 +102,9 @@ impl RangeSource for ObjectSource {
             .get_range(&self.path, range)
             .await
             .map_err(|err| match err {
-                // After object_store's own retries: what is left is a body
-                // cut off part way (it does not retry those everywhere).
+                // What object_store could not recover from itself: a body
+                // cut off part way, or a failure after its own retries.
+                // Another try of the range is cheap next to losing the granule.
                 object_store::Error::Generic { .. } => StoreError::Transient {
                     url: self.label.clone(),
                     message: err.to_string(),
