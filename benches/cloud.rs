@@ -5,6 +5,8 @@
 //!
 //! cargo bench --features hdf5 --bench cloud
 
+#[path = "support/request.rs"]
+mod request;
 #[path = "../tests/it/servers.rs"]
 #[allow(dead_code)]
 mod servers;
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use icesat2::granule::libhdf5::LibHdf5File;
 use icesat2::granule::reader::ReaderFile;
-use icesat2::granule::{self, BeamSelection, Hdf5Source, OutputVariable, Request, variables};
+use icesat2::granule::{self, Hdf5Source, Request};
 use icesat2::region::Region;
 use icesat2::store;
 use icesat2::synth::{SynthOptions, write_granules};
@@ -51,31 +53,14 @@ fn granules() -> Vec<PathBuf> {
 }
 
 fn request() -> Request {
-    let names = [
-        "land_segments/canopy/h_canopy",
-        "land_segments/terrain/h_te_best_fit",
-        "signal_photons/ph_h",
-    ];
-    let variables: Vec<OutputVariable> = names
-        .iter()
-        .map(|path| {
-            let spec = variables::lookup(path).unwrap();
-            OutputVariable {
-                spec,
-                name: spec.name().to_string(),
-            }
-        })
-        .collect();
-    let schema = granule::output_schema(&variables);
-    Request {
-        variables,
-        beams: BeamSelection::All,
-        night_only: false,
-        drop_fill: vec![],
-        time_window: None,
-        region: Arc::new(Region::from_geojson_str(POLYGON, "bench").unwrap()),
-        schema,
-    }
+    request::request(
+        Region::from_geojson_str(POLYGON, "bench").unwrap(),
+        &[
+            "land_segments/canopy/h_canopy",
+            "land_segments/terrain/h_te_best_fit",
+            "signal_photons/ph_h",
+        ],
+    )
 }
 
 fn extract(source: &dyn Hdf5Source, name: &str, request: &Request) -> usize {

@@ -13,6 +13,9 @@
 //!
 //! cargo bench --features hdf5 --bench hotpaths
 
+#[path = "support/request.rs"]
+mod support;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -20,7 +23,7 @@ use arrow::array::Float64Array;
 use arrow::buffer::OffsetBuffer;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use icesat2::granule::reader::ReaderFile;
-use icesat2::granule::{self, BeamSelection, Hdf5Source, OutputVariable, Request, Values, columns};
+use icesat2::granule::{self, Hdf5Source, OutputVariable, Values, columns};
 use icesat2::region::Region;
 use icesat2::sink::{GeoParquetFile, WriterSettings};
 use icesat2::store;
@@ -69,29 +72,6 @@ fn granule() -> PathBuf {
 
 fn open(path: &std::path::Path) -> ReaderFile {
     ReaderFile::open(Arc::new(store::open_local(path).unwrap())).unwrap()
-}
-
-fn request(region: Region, names: &[&str]) -> Request {
-    let variables: Vec<OutputVariable> = names
-        .iter()
-        .map(|path| {
-            let spec = granule::variables::lookup(path).unwrap();
-            OutputVariable {
-                spec,
-                name: spec.name().to_string(),
-            }
-        })
-        .collect();
-    let schema = granule::output_schema(&variables);
-    Request {
-        variables,
-        beams: BeamSelection::All,
-        night_only: false,
-        drop_fill: vec![],
-        time_window: None,
-        region: Arc::new(region),
-        schema,
-    }
 }
 
 /// Coordinates as f64 (ATL08 stores them as float32).
@@ -208,7 +188,7 @@ fn arrow_columns(c: &mut Criterion) {
 fn extract_and_encode(c: &mut Criterion) {
     let path = granule();
     let name = path.file_name().unwrap().to_string_lossy().to_string();
-    let request = request(Region::from_bbox(BOX, "bench").unwrap(), &VARIABLES);
+    let request = support::request(Region::from_bbox(BOX, "bench").unwrap(), &VARIABLES);
     let extract = || {
         let file = open(&path);
         let meta = granule::granule_meta(&file, &name).unwrap();
