@@ -5,6 +5,7 @@
 
 pub mod charts;
 pub mod quicklook;
+pub mod scan;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

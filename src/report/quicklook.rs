@@ -3,21 +3,19 @@
 //! by beam and granule, skipped and failed granules, histograms of the
 //! requested variables, the time coverage, the runs and the manifest.
 //!
-//! Every number comes from SQL over the dataset (`query::context`, the same
-//! table `icesat2 query` sees) or from the run reports under `_runs/`; the
-//! map is drawn from an aggregated grid, never point by point, so a large
-//! dataset renders in seconds.
+//! Every number comes from the dataset's files (`scan`: the rows
+//! `icesat2 query` sees, read in two passes without SQL) or from the run
+//! reports under `_runs/`; the map is drawn from an aggregated grid, never
+//! point by point, so a large dataset renders in seconds.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
-use datafusion::prelude::SessionContext;
+use std::collections::HashMap;
 
 use super::charts::{self, Cell, Histogram, MapData};
-use super::{RunReport, run_reports};
-use crate::query::{self, QueryError};
+use super::scan::{Binning, CellSums, Dataset, Range};
+use super::{RunReport, run_reports, scan};
 use crate::sink::Output;
 
 /// The variable the map is coloured by unless another is chosen.
@@ -70,95 +68,24 @@ pub struct GranuleRow {
 #[error("{0}")]
 pub struct ReportError(pub String);
 
-impl From<QueryError> for ReportError {
-    fn from(err: QueryError) -> Self {
-        ReportError(err.to_string())
-    }
-}
-
-fn sql_error(err: datafusion::error::DataFusionError) -> ReportError {
-    ReportError(format!("summarising the dataset: {err}"))
-}
-
-/// A quoted SQL identifier.
-fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-async fn rows_of(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, ReportError> {
-    ctx.sql(sql)
-        .await
-        .map_err(sql_error)?
-        .collect()
-        .await
-        .map_err(sql_error)
-}
-
-fn f64s(batch: &RecordBatch, column: usize) -> Vec<Option<f64>> {
-    match arrow::compute::cast(batch.column(column), &DataType::Float64) {
-        Ok(array) => array.as_primitive::<Float64Type>().iter().collect(),
-        Err(_) => vec![None; batch.num_rows()],
-    }
-}
-
-fn i64s(batch: &RecordBatch, column: usize) -> Vec<Option<i64>> {
-    match arrow::compute::cast(batch.column(column), &DataType::Int64) {
-        Ok(array) => array.as_primitive::<Int64Type>().iter().collect(),
-        Err(_) => vec![None; batch.num_rows()],
-    }
-}
-
-fn strings(batch: &RecordBatch, column: usize) -> Vec<Option<String>> {
-    match arrow::compute::cast(batch.column(column), &DataType::Utf8) {
-        Ok(array) => array
-            .as_string::<i32>()
-            .iter()
-            .map(|value| value.map(str::to_string))
-            .collect(),
-        Err(_) => vec![None; batch.num_rows()],
-    }
-}
-
 /// Summarises the dataset at `dataset` (a folder or `s3://` prefix) and its
 /// run reports; the map is coloured by `color` (default `h_canopy` when the
 /// dataset has it).
 pub fn summarize(dataset: &str, color: Option<&str>) -> Result<Summary, ReportError> {
     let output = if dataset.starts_with("s3://") {
         Output::s3(dataset).map_err(ReportError)?
-    } else {
+    } else if std::path::Path::new(dataset).is_dir() {
         Output::Local(dataset.into())
+    } else {
+        return Err(ReportError(format!("{dataset}: not a dataset folder")));
     };
     let runs = run_reports(&output).map_err(|err| ReportError(err.to_string()))?;
-    crate::store::runtime().block_on(summarize_with(dataset, color, runs))
-}
+    let data = Dataset::list(&output)?;
+    let footers = data.footers()?;
 
-async fn summarize_with(
-    dataset: &str,
-    color: Option<&str>,
-    runs: Vec<RunReport>,
-) -> Result<Summary, ReportError> {
-    // A dataset whose runs all failed has no data file to query; its report
-    // still shows what failed and why.
-    let empty = !runs.is_empty() && runs.iter().all(|run| run.files.is_empty());
-    let ctx = if empty {
-        None
-    } else {
-        Some(query::context(dataset).await?)
-    };
-    let fields = match &ctx {
-        Some(ctx) => ctx
-            .table(query::TABLE)
-            .await
-            .map_err(sql_error)?
-            .schema()
-            .as_arrow()
-            .fields()
-            .clone(),
-        None => arrow::datatypes::Fields::empty(),
-    };
     let mut numeric = Vec::new();
     let mut not_drawn = Vec::new();
-    for field in fields.iter() {
+    for field in &footers.fields {
         // The requested variables: neither fixed nor partition columns.
         let name = field.name().as_str();
         if crate::granule::columns::is_fixed_column(name)
@@ -199,26 +126,10 @@ async fn summarize_with(
         not_drawn,
         ..Summary::default()
     };
-
-    let mut extent = vec![None; 4];
-    if let Some(ctx) = &ctx {
-        let overview = rows_of(
-            ctx,
-            &format!(
-                "SELECT count(*), min(longitude), max(longitude), min(latitude), max(latitude), \
-                 CAST(min(time) AS VARCHAR), CAST(max(time) AS VARCHAR) FROM {}",
-                query::TABLE
-            ),
-        )
-        .await?;
-        let batch = overview
-            .first()
-            .ok_or_else(|| ReportError("summarising the dataset: no result".into()))?;
-        summary.rows = i64s(batch, 0)[0].unwrap_or(0).max(0) as u64;
-        extent = (1..5).map(|column| f64s(batch, column)[0]).collect();
-        if let (Some(first), Some(last)) = (&strings(batch, 5)[0], &strings(batch, 6)[0]) {
-            summary.time_range = Some((first.clone(), last.clone()));
-        }
+    if let Some((first, last)) = footers.ranges.get("time")
+        && let (Some(first), Some(last)) = (scan::format_time(*first), scan::format_time(*last))
+    {
+        summary.time_range = Some((first, last));
     }
 
     let region = runs
@@ -233,76 +144,82 @@ async fn summarize_with(
         .find(|run| !run.tracks.is_empty())
         .map(|run| run.tracks.iter().copied().collect())
         .unwrap_or_default();
-    summary.map = map_data(ctx.as_ref(), &extent, color, region, &tracks).await?;
-
-    let Some(ctx) = ctx else {
-        add_runs(&mut summary, runs, BTreeMap::new());
-        return Ok(summary);
+    let (bounds, cell) = map_grid(
+        footers.ranges.get("longitude").copied(),
+        footers.ranges.get("latitude").copied(),
+        &region,
+    );
+    let ranges: Vec<Option<Range>> = numeric
+        .iter()
+        .map(|name| footers.ranges.get(name).copied())
+        .collect();
+    let binning = Binning {
+        origin: (bounds[0], bounds[1]),
+        cell,
+        color: color.clone(),
+        histograms: numeric
+            .iter()
+            .zip(&ranges)
+            .filter_map(|(name, range)| {
+                let (low, high) = (*range)?;
+                let width = if high > low {
+                    (high - low) / BINS as f64
+                } else {
+                    1.0
+                };
+                Some((name.clone(), low, width))
+            })
+            .collect(),
+        bins: BINS,
     };
-    for batch in rows_of(
-        &ctx,
-        &format!(
-            "SELECT beam, beam_strength, count(*) FROM {} GROUP BY beam, beam_strength \
-             ORDER BY beam, beam_strength",
-            query::TABLE
-        ),
-    )
-    .await?
-    {
-        let (beams, strengths, counts) = (strings(&batch, 0), strings(&batch, 1), i64s(&batch, 2));
-        for ((beam, strength), count) in beams.into_iter().zip(strengths).zip(counts) {
-            summary.beams.push((
-                beam.unwrap_or_default(),
-                strength.unwrap_or_default(),
-                count.unwrap_or(0) as u64,
-            ));
-        }
-    }
+    let tally = data.tally(&binning)?;
 
-    let mut granules: BTreeMap<String, GranuleRow> = BTreeMap::new();
-    for batch in rows_of(
-        &ctx,
-        &format!(
-            "SELECT granule, count(*) FROM {} GROUP BY granule",
-            query::TABLE
-        ),
-    )
-    .await?
-    {
-        for (granule, count) in strings(&batch, 0).into_iter().zip(i64s(&batch, 1)) {
-            let granule = granule.unwrap_or_default();
-            granules.insert(
-                granule.clone(),
-                GranuleRow {
-                    granule,
-                    rows: count.unwrap_or(0) as u64,
-                    ..GranuleRow::default()
-                },
-            );
-        }
-    }
+    summary.rows = tally.rows;
+    summary.map = map_data(bounds, cell, &tally.cells, color, region, &tracks);
+    summary.beams = tally
+        .beams
+        .into_iter()
+        .map(|((beam, strength), rows)| (beam, strength, rows))
+        .collect();
+    let granules = tally
+        .granules
+        .into_iter()
+        .map(|(granule, rows)| {
+            let row = GranuleRow {
+                granule: granule.clone(),
+                rows,
+                ..GranuleRow::default()
+            };
+            (granule, row)
+        })
+        .collect();
     add_runs(&mut summary, runs, granules);
-
-    // One scan per variable, all at once: each is small next to the cost
-    // of planning and opening the files, which then overlaps.
-    summary.histograms =
-        futures::future::try_join_all(numeric.iter().map(|name| histogram(&ctx, name))).await?;
-
-    for batch in rows_of(
-        &ctx,
-        &format!(
-            "SELECT CAST(date_trunc('month', time) AS VARCHAR) AS month, count(*) FROM {} \
-             WHERE time IS NOT NULL GROUP BY 1 ORDER BY 1",
-            query::TABLE
-        ),
-    )
-    .await?
-    {
-        for (month, count) in strings(&batch, 0).into_iter().zip(i64s(&batch, 1)) {
-            let month: String = month.unwrap_or_default().chars().take(7).collect();
-            summary.months.push((month, count.unwrap_or(0) as u64));
-        }
-    }
+    let mut binned = binning.histograms.iter().zip(tally.histograms);
+    summary.histograms = numeric
+        .iter()
+        .zip(ranges)
+        .map(|(name, range)| {
+            let mut histogram = Histogram {
+                name: name.clone(),
+                count: 0,
+                nulls: tally.rows,
+                min: range.map(|range| range.0),
+                max: range.map(|range| range.1),
+                mean: None,
+                bins: vec![0; BINS],
+            };
+            if range.is_some()
+                && let Some((_, sums)) = binned.next()
+            {
+                histogram.count = sums.count;
+                histogram.nulls = tally.rows - sums.count;
+                histogram.mean = (sums.count > 0).then(|| sums.sum / sums.count as f64);
+                histogram.bins = sums.bins;
+            }
+            histogram
+        })
+        .collect();
+    summary.months = tally.months.into_iter().collect();
     Ok(summary)
 }
 
@@ -350,23 +267,21 @@ fn add_runs(
     summary.runs = runs;
 }
 
-/// The map's extent (data and region, padded), its grid and colours.
-async fn map_data(
-    ctx: Option<&SessionContext>,
-    extent: &[Option<f64>],
-    color: Option<String>,
-    region: Vec<Vec<[f64; 2]>>,
-    tracks: &BTreeSet<u16>,
-) -> Result<MapData, ReportError> {
+/// The map's extent (data and region, padded) and its square cells.
+fn map_grid(
+    longitude: Option<Range>,
+    latitude: Option<Range>,
+    region: &[Vec<[f64; 2]>],
+) -> ([f64; 4], (f64, f64)) {
     let mut lon = (f64::INFINITY, f64::NEG_INFINITY);
     let mut lat = (f64::INFINITY, f64::NEG_INFINITY);
     let mut include = |x: f64, y: f64| {
         lon = (lon.0.min(x), lon.1.max(x));
         lat = (lat.0.min(y), lat.1.max(y));
     };
-    if let [Some(lon0), Some(lon1), Some(lat0), Some(lat1)] = extent {
-        include(*lon0, *lat0);
-        include(*lon1, *lat1);
+    if let (Some(lons), Some(lats)) = (longitude, latitude) {
+        include(lons.0, lats.0);
+        include(lons.1, lats.1);
     }
     for point in region.iter().flatten() {
         include(point[0], point[1]);
@@ -381,45 +296,29 @@ async fn map_data(
     // Square cells on the ground.
     let width =
         ((bounds[2] - bounds[0]) / MAP_CELLS).max((bounds[3] - bounds[1]) * scale / MAP_CELLS);
-    let cell = (width, width * scale);
-    let value = match &color {
-        Some(name) => format!("avg(CAST({} AS DOUBLE))", ident(name)),
-        None => "CAST(NULL AS DOUBLE)".to_string(),
-    };
-    let sql = format!(
-        "SELECT CAST(floor((longitude - ({lon0})) / ({dx})) AS BIGINT), \
-         CAST(floor((latitude - ({lat0})) / ({dy})) AS BIGINT), {value}, count(*) \
-         FROM {table} WHERE longitude IS NOT NULL AND latitude IS NOT NULL GROUP BY 1, 2",
-        lon0 = bounds[0],
-        lat0 = bounds[1],
-        dx = cell.0,
-        dy = cell.1,
-        table = query::TABLE,
-    );
-    let mut cells = Vec::new();
-    let batches = match ctx {
-        Some(ctx) => rows_of(ctx, &sql).await?,
-        None => Vec::new(),
-    };
-    for batch in batches {
-        let (columns, rows, values, counts) = (
-            i64s(&batch, 0),
-            i64s(&batch, 1),
-            f64s(&batch, 2),
-            i64s(&batch, 3),
-        );
-        for index in 0..batch.num_rows() {
-            let (Some(x), Some(y)) = (columns[index], rows[index]) else {
-                continue;
-            };
-            cells.push(Cell {
-                lon: bounds[0] + x as f64 * cell.0,
-                lat: bounds[1] + y as f64 * cell.1,
-                value: values[index].filter(|value| value.is_finite()),
-                count: counts[index].unwrap_or(0) as u64,
-            });
-        }
-    }
+    (bounds, (width, width * scale))
+}
+
+/// The map: counted cells, colours, region and tracks.
+fn map_data(
+    bounds: [f64; 4],
+    cell: (f64, f64),
+    counted: &HashMap<(i64, i64), CellSums>,
+    color: Option<String>,
+    region: Vec<Vec<[f64; 2]>>,
+    tracks: &BTreeSet<u16>,
+) -> MapData {
+    let mut cells: Vec<Cell> = counted
+        .iter()
+        .map(|(&(x, y), sums)| Cell {
+            lon: bounds[0] + x as f64 * cell.0,
+            lat: bounds[1] + y as f64 * cell.1,
+            value: (sums.values > 0)
+                .then(|| sums.sum / sums.values as f64)
+                .filter(|value| value.is_finite()),
+            count: sums.rows,
+        })
+        .collect();
     cells.sort_by(|a, b| {
         (a.lon, a.lat)
             .partial_cmp(&(b.lon, b.lat))
@@ -462,7 +361,7 @@ async fn map_data(
                 .map(move |piece| (rgt, piece))
         })
         .collect();
-    Ok(MapData {
+    MapData {
         bounds,
         cell,
         cells,
@@ -471,55 +370,7 @@ async fn map_data(
         region,
         tracks,
         tracks_selected: selected,
-    })
-}
-
-/// Count, nulls, min, max, mean and equal bins of one numeric column.
-async fn histogram(ctx: &SessionContext, name: &str) -> Result<Histogram, ReportError> {
-    let column = ident(name);
-    let stats = rows_of(
-        ctx,
-        &format!(
-            "SELECT count({column}), count(*) - count({column}), min(CAST({column} AS DOUBLE)), \
-             max(CAST({column} AS DOUBLE)), avg(CAST({column} AS DOUBLE)) FROM {}",
-            query::TABLE
-        ),
-    )
-    .await?;
-    let batch = stats
-        .first()
-        .ok_or_else(|| ReportError(format!("summarising {name}: no result")))?;
-    let mut histogram = Histogram {
-        name: name.to_string(),
-        count: i64s(batch, 0)[0].unwrap_or(0) as u64,
-        nulls: i64s(batch, 1)[0].unwrap_or(0) as u64,
-        min: f64s(batch, 2)[0],
-        max: f64s(batch, 3)[0],
-        mean: f64s(batch, 4)[0],
-        bins: vec![0; BINS],
-    };
-    let (Some(low), Some(high)) = (histogram.min, histogram.max) else {
-        return Ok(histogram);
-    };
-    let width = if high > low {
-        (high - low) / BINS as f64
-    } else {
-        1.0
-    };
-    let sql = format!(
-        "SELECT least(greatest(CAST(floor((CAST({column} AS DOUBLE) - ({low})) / ({width})) AS BIGINT), 0), {last}), \
-         count(*) FROM {table} WHERE {column} IS NOT NULL GROUP BY 1",
-        last = BINS - 1,
-        table = query::TABLE,
-    );
-    for batch in rows_of(ctx, &sql).await? {
-        for (bin, count) in i64s(&batch, 0).into_iter().zip(i64s(&batch, 1)) {
-            if let (Some(bin), Some(count)) = (bin, count) {
-                histogram.bins[bin.clamp(0, BINS as i64 - 1) as usize] += count as u64;
-            }
-        }
     }
-    Ok(histogram)
 }
 
 /// Text safe inside HTML elements and attribute values.

@@ -321,6 +321,67 @@ impl Output {
         Ok(names)
     }
 
+    /// The data files readers see: paths (relative to the root, `/`
+    /// separated, sorted) of the `.parquet` files with no hidden component.
+    pub fn data_files(&self) -> Result<Vec<String>, SinkError> {
+        let visible = |relative: &str| {
+            relative.ends_with(".parquet") && !relative.split('/').any(super::is_hidden)
+        };
+        let mut files = Vec::new();
+        match self {
+            Output::Local(root) => {
+                let mut folders = vec![root.clone()];
+                while let Some(folder) = folders.pop() {
+                    let entries = std::fs::read_dir(&folder).map_err(|err| SinkError::Io {
+                        path: folder.display().to_string(),
+                        message: err.to_string(),
+                    })?;
+                    for entry in entries.flatten() {
+                        let path = entry.path();
+                        let name = entry.file_name().to_string_lossy().into_owned();
+                        if super::is_hidden(&name) {
+                            continue;
+                        }
+                        if path.is_dir() {
+                            folders.push(path);
+                        } else if let Ok(relative) = path.strip_prefix(root) {
+                            let relative = relative
+                                .components()
+                                .map(|part| part.as_os_str().to_string_lossy())
+                                .collect::<Vec<_>>()
+                                .join("/");
+                            if visible(&relative) {
+                                files.push(relative);
+                            }
+                        }
+                    }
+                }
+            }
+            Output::Store { store, prefix, url } => {
+                let base = (!prefix.is_empty()).then(|| ObjectPath::from(prefix.as_str()));
+                let objects: Vec<_> = crate::store::runtime()
+                    .block_on(store.list(base.as_ref()).try_collect::<Vec<_>>())
+                    .map_err(|err| SinkError::Io {
+                        path: url.clone(),
+                        message: err.to_string(),
+                    })?;
+                for object in objects {
+                    let relative = object
+                        .location
+                        .as_ref()
+                        .strip_prefix(prefix.as_str())
+                        .unwrap_or(object.location.as_ref())
+                        .trim_start_matches('/');
+                    if visible(relative) {
+                        files.push(relative.to_string());
+                    }
+                }
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+
     /// Removes what runs write (hive partition folders, top-level part
     /// files, `_runs/`); nothing else.
     pub fn remove_dataset(&self) -> Result<(), SinkError> {

@@ -1,0 +1,553 @@
+//! The quick-look's numbers, read straight from a dataset's Parquet files in
+//! two passes. The footers' statistics give every range (the data's extent,
+//! the time span, each variable's minimum and maximum), which fixes the map
+//! grid and the histogram bins; then one read of the columns the report
+//! draws, a file per core, counts rows by beam, granule, month and map cell
+//! and fills the histograms. (Fifteen SQL scans in DataFusion took 0.7 s for
+//! 689,308 rows, most of it formatting timestamps to truncate them to
+//! months; the quick-look is written at the end of every run.)
+//!
+//! The numbers are the ones `icesat2 query` gives: the report test checks
+//! them against it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type};
+use bytes::Bytes;
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use parquet::file::reader::{ChunkReader, Length};
+use rayon::prelude::*;
+
+use super::quicklook::ReportError;
+use crate::sink::Output;
+
+/// A column's smallest and largest non-null value (a time in microseconds).
+pub type Range = (f64, f64);
+
+/// What the footers say about the whole dataset.
+#[derive(Debug, Default)]
+pub struct Footers {
+    /// The columns of every file, in first-seen order (a column that some
+    /// files lack reads as nulls there, as in `icesat2 query`).
+    pub fields: Vec<FieldRef>,
+    /// Ranges of the numeric columns and `time`.
+    pub ranges: HashMap<String, Range>,
+}
+
+/// How the second pass bins: the map grid and each histogram.
+#[derive(Debug, Clone)]
+pub struct Binning {
+    /// West and south edges of the map and a cell's width and height.
+    pub origin: (f64, f64),
+    pub cell: (f64, f64),
+    /// The column the map cells average.
+    pub color: Option<String>,
+    /// (column, lowest value, bin width) of each histogram.
+    pub histograms: Vec<(String, f64, f64)>,
+    pub bins: usize,
+}
+
+/// One histogram's sums.
+#[derive(Debug, Clone, Default)]
+pub struct Bins {
+    pub count: u64,
+    pub sum: f64,
+    pub bins: Vec<u64>,
+}
+
+/// A map cell's sums: colour values added, how many, rows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CellSums {
+    pub sum: f64,
+    pub values: u64,
+    pub rows: u64,
+}
+
+/// What the second pass counts.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub rows: u64,
+    /// Rows by (beam, beam strength).
+    pub beams: BTreeMap<(String, String), u64>,
+    pub granules: BTreeMap<String, u64>,
+    /// Rows by `YYYY-MM` (rows with a time).
+    pub months: BTreeMap<String, u64>,
+    /// Rows with both coordinates, by (column, row) of the map grid.
+    pub cells: HashMap<(i64, i64), CellSums>,
+    /// In the order of `Binning::histograms`.
+    pub histograms: Vec<Bins>,
+}
+
+impl Tally {
+    fn new(binning: &Binning) -> Tally {
+        Tally {
+            histograms: vec![
+                Bins {
+                    bins: vec![0; binning.bins],
+                    ..Bins::default()
+                };
+                binning.histograms.len()
+            ],
+            ..Tally::default()
+        }
+    }
+
+    fn merge(mut self, other: Tally) -> Tally {
+        self.rows += other.rows;
+        for (key, rows) in other.beams {
+            *self.beams.entry(key).or_default() += rows;
+        }
+        for (key, rows) in other.granules {
+            *self.granules.entry(key).or_default() += rows;
+        }
+        for (key, rows) in other.months {
+            *self.months.entry(key).or_default() += rows;
+        }
+        for (key, sums) in other.cells {
+            let cell = self.cells.entry(key).or_default();
+            cell.sum += sums.sum;
+            cell.values += sums.values;
+            cell.rows += sums.rows;
+        }
+        for (mine, theirs) in self.histograms.iter_mut().zip(other.histograms) {
+            mine.count += theirs.count;
+            mine.sum += theirs.sum;
+            for (bin, count) in mine.bins.iter_mut().zip(theirs.bins) {
+                *bin += count;
+            }
+        }
+        self
+    }
+}
+
+/// A data file: the local file, or the object's bytes.
+enum Source {
+    Local(std::fs::File),
+    Remote(Bytes),
+}
+
+impl Length for Source {
+    fn len(&self) -> u64 {
+        match self {
+            Source::Local(file) => file.len(),
+            Source::Remote(bytes) => bytes.len() as u64,
+        }
+    }
+}
+
+impl ChunkReader for Source {
+    type T = Box<dyn std::io::Read + Send>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        Ok(match self {
+            Source::Local(file) => Box::new(file.get_read(start)?),
+            Source::Remote(bytes) => Box::new(bytes.get_read(start)?),
+        })
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        match self {
+            Source::Local(file) => file.get_bytes(start, length),
+            Source::Remote(bytes) => bytes.get_bytes(start, length),
+        }
+    }
+}
+
+/// The visible data files of `output`, opened one at a time.
+pub struct Dataset<'a> {
+    output: &'a Output,
+    pub files: Vec<String>,
+}
+
+impl<'a> Dataset<'a> {
+    pub fn list(output: &'a Output) -> Result<Dataset<'a>, ReportError> {
+        let files = output
+            .data_files()
+            .map_err(|err| ReportError(err.to_string()))?;
+        Ok(Dataset { output, files })
+    }
+
+    fn open(&self, relative: &str) -> Result<ParquetRecordBatchReaderBuilder<Source>, ReportError> {
+        let source = match self.output {
+            Output::Local(root) => {
+                let path = root.join(relative);
+                Source::Local(
+                    std::fs::File::open(&path)
+                        .map_err(|err| ReportError(format!("{}: {err}", path.display())))?,
+                )
+            }
+            Output::Store { .. } => Source::Remote(Bytes::from(
+                self.output
+                    .get(relative)
+                    .map_err(|err| ReportError(err.to_string()))?,
+            )),
+        };
+        ParquetRecordBatchReaderBuilder::try_new(source)
+            .map_err(|err| self.error(relative, &err.to_string()))
+    }
+
+    fn error(&self, relative: &str, message: &str) -> ReportError {
+        ReportError(format!("{}/{relative}: {message}", self.output))
+    }
+
+    /// First pass: the columns and ranges, from every file's footer (a file
+    /// whose footer lacks a column's statistics has that column read).
+    pub fn footers(&self) -> Result<Footers, ReportError> {
+        let per_file = self
+            .files
+            .par_iter()
+            .map(|relative| self.file_footer(relative))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut footers = Footers::default();
+        for (fields, ranges) in per_file {
+            for field in fields {
+                if !footers
+                    .fields
+                    .iter()
+                    .any(|seen| seen.name() == field.name())
+                {
+                    footers.fields.push(field);
+                }
+            }
+            for (name, (low, high)) in ranges {
+                let range = footers.ranges.entry(name).or_insert((low, high));
+                *range = (range.0.min(low), range.1.max(high));
+            }
+        }
+        Ok(footers)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn file_footer(
+        &self,
+        relative: &str,
+    ) -> Result<(Vec<FieldRef>, Vec<(String, Range)>), ReportError> {
+        let builder = self.open(relative)?;
+        let schema = builder.schema().clone();
+        let row_groups = builder.metadata().row_groups();
+        let mut ranges = Vec::new();
+        let mut unknown = Vec::new();
+        for field in schema.fields() {
+            if !has_range(field) {
+                continue;
+            }
+            match footer_range(field, &builder)
+                .map_err(|err| self.error(relative, &err.to_string()))?
+            {
+                Some(Some(range)) => ranges.push((field.name().clone(), range)),
+                Some(None) => {}
+                None => unknown.push(field.name().clone()),
+            }
+        }
+        if !unknown.is_empty() && !row_groups.is_empty() {
+            let roots: Vec<usize> = unknown
+                .iter()
+                .filter_map(|name| schema.index_of(name).ok())
+                .collect();
+            let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+            let reader = builder
+                .with_projection(mask)
+                .build()
+                .map_err(|err| self.error(relative, &err.to_string()))?;
+            let mut scanned: HashMap<String, Range> = HashMap::new();
+            for batch in reader {
+                let batch = batch.map_err(|err| self.error(relative, &err.to_string()))?;
+                for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+                    for value in as_f64(column).iter().flatten() {
+                        let range = scanned
+                            .entry(field.name().clone())
+                            .or_insert((value, value));
+                        *range = (range.0.min(value), range.1.max(value));
+                    }
+                }
+            }
+            ranges.extend(scanned);
+        }
+        Ok((schema.fields().iter().cloned().collect(), ranges))
+    }
+
+    /// Second pass: the counts and sums, a file per core. A column that
+    /// lives in the folder names (hive partitions) takes its value from them.
+    pub fn tally(&self, binning: &Binning) -> Result<Tally, ReportError> {
+        self.files
+            .par_iter()
+            .map(|relative| self.file_tally(relative, binning))
+            .try_reduce(|| Tally::new(binning), |a, b| Ok(a.merge(b)))
+    }
+
+    fn file_tally(&self, relative: &str, binning: &Binning) -> Result<Tally, ReportError> {
+        let folders: HashMap<&str, &str> = relative
+            .split('/')
+            .filter_map(|part| part.split_once('='))
+            .collect();
+        let builder = self.open(relative)?;
+        let schema = builder.schema().clone();
+        let mut wanted = vec![
+            "granule",
+            "beam",
+            "beam_strength",
+            "time",
+            "longitude",
+            "latitude",
+        ];
+        wanted.extend(binning.color.as_deref());
+        wanted.extend(binning.histograms.iter().map(|(name, _, _)| name.as_str()));
+        let roots: Vec<usize> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, field)| wanted.contains(&field.name().as_str()))
+            .map(|(index, _)| index)
+            .collect();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+        let reader = builder
+            .with_batch_size(64 * 1024)
+            .with_projection(mask)
+            .build()
+            .map_err(|err| self.error(relative, &err.to_string()))?;
+        let mut tally = Tally::new(binning);
+        for batch in reader {
+            let batch = batch.map_err(|err| self.error(relative, &err.to_string()))?;
+            tally_batch(&mut tally, &batch, &folders, binning);
+        }
+        Ok(tally)
+    }
+}
+
+/// Whether the report needs the column's range: numbers and times.
+fn has_range(field: &Field) -> bool {
+    field.data_type().is_numeric() || matches!(field.data_type(), DataType::Timestamp(..))
+}
+
+/// The column's range from the footer's row-group statistics:
+/// `Some(None)` when every value is null, `None` when a row group with
+/// values has no statistics.
+fn footer_range(
+    field: &Field,
+    builder: &ParquetRecordBatchReaderBuilder<Source>,
+) -> parquet::errors::Result<Option<Option<Range>>> {
+    let converter =
+        StatisticsConverter::try_new(field.name(), builder.schema(), builder.parquet_schema())?;
+    let row_groups = builder.metadata().row_groups();
+    let mins = as_f64(&converter.row_group_mins(row_groups)?);
+    let maxes = as_f64(&converter.row_group_maxes(row_groups)?);
+    let nulls = converter.row_group_null_counts(row_groups)?;
+    let mut range: Option<Range> = None;
+    for (index, row_group) in row_groups.iter().enumerate() {
+        let values = row_group.num_rows() as u64 - nulls.value(index);
+        if values == 0 {
+            continue;
+        }
+        let (Some(low), Some(high)) = (mins.value(index), maxes.value(index)) else {
+            return Ok(None);
+        };
+        range = Some(range.map_or((low, high), |(a, b)| (a.min(low), b.max(high))));
+    }
+    Ok(Some(range))
+}
+
+/// A numeric or time column as f64 values (times in microseconds).
+fn as_f64(column: &ArrayRef) -> F64s {
+    let column = match column.data_type() {
+        DataType::Timestamp(..) => arrow::compute::cast(column, &DataType::Int64)
+            .unwrap_or_else(|_| arrow::array::new_null_array(&DataType::Int64, column.len())),
+        _ => column.clone(),
+    };
+    F64s(
+        arrow::compute::cast(&column, &DataType::Float64)
+            .unwrap_or_else(|_| arrow::array::new_null_array(&DataType::Float64, column.len())),
+    )
+}
+
+/// A Float64 column.
+struct F64s(ArrayRef);
+
+impl F64s {
+    fn value(&self, index: usize) -> Option<f64> {
+        let array = self.0.as_primitive::<Float64Type>();
+        array.is_valid(index).then(|| array.value(index))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = Option<f64>> + '_ {
+        self.0.as_primitive::<Float64Type>().iter()
+    }
+}
+
+/// A text column, or the value of its hive folder, or nulls.
+enum Text {
+    Column(StringArray),
+    Constant(Option<String>),
+}
+
+impl Text {
+    fn new(batch: &RecordBatch, name: &str, folders: &HashMap<&str, &str>) -> Text {
+        match batch.column_by_name(name) {
+            Some(column) => match arrow::compute::cast(column, &DataType::Utf8) {
+                Ok(array) => Text::Column(array.as_string::<i32>().clone()),
+                Err(_) => Text::Constant(None),
+            },
+            None => Text::Constant(folders.get(name).map(|value| value.to_string())),
+        }
+    }
+
+    fn get(&self, index: usize) -> Option<&str> {
+        match self {
+            Text::Column(array) => array.is_valid(index).then(|| array.value(index)),
+            Text::Constant(value) => value.as_deref(),
+        }
+    }
+}
+
+/// Counts one batch. Rows come in runs (a file is sorted by granule and
+/// beam, a track crosses a map cell in many segments, a month in many
+/// granules), so every key is compared with the previous row's and looked
+/// up only where it changes.
+fn tally_batch(
+    tally: &mut Tally,
+    batch: &RecordBatch,
+    folders: &HashMap<&str, &str>,
+    binning: &Binning,
+) {
+    let rows = batch.num_rows();
+    tally.rows += rows as u64;
+
+    let (granule, beam, strength) = (
+        Text::new(batch, "granule", folders),
+        Text::new(batch, "beam", folders),
+        Text::new(batch, "beam_strength", folders),
+    );
+    let mut start = 0;
+    for index in 1..=rows {
+        let changed = index == rows
+            || granule.get(index) != granule.get(start)
+            || beam.get(index) != beam.get(start)
+            || strength.get(index) != strength.get(start);
+        if !changed {
+            continue;
+        }
+        let count = (index - start) as u64;
+        *tally
+            .granules
+            .entry(granule.get(start).unwrap_or_default().to_string())
+            .or_default() += count;
+        *tally
+            .beams
+            .entry((
+                beam.get(start).unwrap_or_default().to_string(),
+                strength.get(start).unwrap_or_default().to_string(),
+            ))
+            .or_default() += count;
+        start = index;
+    }
+
+    if let Some(time) = batch.column_by_name("time")
+        && let Ok(micros) = arrow::compute::cast(time, &DataType::Int64)
+    {
+        let micros = micros.as_primitive::<Int64Type>();
+        // The month holding the previous time: [start, end) and its key.
+        let mut month: Option<(i64, i64, String)> = None;
+        let mut run = 0u64;
+        for value in micros.iter().flatten() {
+            if let Some((low, high, _)) = &month
+                && (*low..*high).contains(&value)
+            {
+                run += 1;
+                continue;
+            }
+            if let Some((_, _, key)) = month.take() {
+                *tally.months.entry(key).or_default() += run;
+            }
+            month = month_of(value);
+            run = 1;
+        }
+        if let Some((_, _, key)) = month {
+            *tally.months.entry(key).or_default() += run;
+        }
+    }
+
+    let longitude = batch.column_by_name("longitude").map(as_f64);
+    let latitude = batch.column_by_name("latitude").map(as_f64);
+    if let (Some(longitude), Some(latitude)) = (longitude, latitude) {
+        let color = binning
+            .color
+            .as_deref()
+            .and_then(|name| batch.column_by_name(name))
+            .map(as_f64);
+        let (origin, cell) = (binning.origin, binning.cell);
+        let mut current: Option<((i64, i64), CellSums)> = None;
+        for (index, (lon, lat)) in longitude.iter().zip(latitude.iter()).enumerate() {
+            let (Some(lon), Some(lat)) = (lon, lat) else {
+                continue;
+            };
+            let key = (
+                ((lon - origin.0) / cell.0).floor() as i64,
+                ((lat - origin.1) / cell.1).floor() as i64,
+            );
+            if current.as_ref().is_none_or(|(seen, _)| *seen != key) {
+                if let Some((seen, sums)) = current.take() {
+                    add_cell(&mut tally.cells, seen, sums);
+                }
+                current = Some((key, CellSums::default()));
+            }
+            let sums = &mut current.as_mut().expect("set above").1;
+            sums.rows += 1;
+            if let Some(value) = color.as_ref().and_then(|color| color.value(index)) {
+                sums.sum += value;
+                sums.values += 1;
+            }
+        }
+        if let Some((seen, sums)) = current {
+            add_cell(&mut tally.cells, seen, sums);
+        }
+    }
+
+    let last = binning.bins as i64 - 1;
+    for ((name, low, width), histogram) in binning.histograms.iter().zip(&mut tally.histograms) {
+        let Some(column) = batch.column_by_name(name) else {
+            continue;
+        };
+        for value in as_f64(column).iter().flatten() {
+            histogram.count += 1;
+            histogram.sum += value;
+            let bin = (((value - low) / width).floor() as i64).clamp(0, last);
+            histogram.bins[bin as usize] += 1;
+        }
+    }
+}
+
+fn add_cell(cells: &mut HashMap<(i64, i64), CellSums>, key: (i64, i64), sums: CellSums) {
+    let cell = cells.entry(key).or_default();
+    cell.sum += sums.sum;
+    cell.values += sums.values;
+    cell.rows += sums.rows;
+}
+
+/// The UTC month holding `micros`: its first and past-the-last microsecond
+/// and `YYYY-MM`.
+fn month_of(micros: i64) -> Option<(i64, i64, String)> {
+    let time = DateTime::from_timestamp_micros(micros)?;
+    let first = Utc
+        .with_ymd_and_hms(time.year(), time.month(), 1, 0, 0, 0)
+        .single()?;
+    let (year, month) = if time.month() == 12 {
+        (time.year() + 1, 1)
+    } else {
+        (time.year(), time.month() + 1)
+    };
+    let next = Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).single()?;
+    Some((
+        first.timestamp_micros(),
+        next.timestamp_micros(),
+        format!("{:04}-{:02}", time.year(), time.month()),
+    ))
+}
+
+/// A time in microseconds as `icesat2 query` prints it (RFC 3339, UTC).
+pub fn format_time(micros: f64) -> Option<String> {
+    DateTime::from_timestamp_micros(micros as i64)
+        .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
