@@ -150,10 +150,13 @@ pub fn select(region: &Region, buffer_deg: f64, lines: &TrackLines) -> TrackSele
     };
     let rgts = match lines {
         // Tracks are independent: tested on every core.
-        TrackLines::Model => (1..=orbit::N_RGTS)
-            .into_par_iter()
-            .filter(|&rgt| model_crosses(rgt, &area, bounds))
-            .collect(),
+        TrackLines::Model => {
+            let steps = coarse_steps(bounds);
+            (1..=orbit::N_RGTS)
+                .into_par_iter()
+                .filter(|&rgt| model_crosses(rgt, &area, bounds, &steps))
+                .collect()
+        }
         TrackLines::File(tracks) => tracks
             .iter()
             .filter(|(_, line)| line.intersects(&area))
@@ -170,30 +173,45 @@ pub fn select(region: &Region, buffer_deg: f64, lines: &TrackLines) -> TrackSele
     TrackSelection { rgts, regions }
 }
 
-/// Whether the model track of `rgt` meets `area`: a coarse pass over the
-/// orbit (0.01 rad, about 64 km) keeps the stretches whose box meets the
-/// area's box, which are then tested as 1 km segments.
-fn model_crosses(rgt: u16, area: &MultiPolygon<f64>, bounds: Rect<f64>) -> bool {
-    const COARSE: usize = 629;
+/// Stretches of the model orbit: 629 steps of 0.01 rad (about 64 km).
+const COARSE: usize = 629;
+/// Degrees added around a coarse stretch's box before it is ruled out.
+const MARGIN: f64 = 0.2;
+
+fn coarse_step() -> f64 {
+    std::f64::consts::TAU / COARSE as f64
+}
+
+/// The coarse stretches (1..=COARSE, ending at `k` steps from the node)
+/// whose latitudes, with the margin, meet those of `bounds`. A track's
+/// latitude depends on the argument of latitude alone, not on the RGT, so
+/// this is worked out once for all 1387 tracks; for a park, a few
+/// stretches out of 629.
+fn coarse_steps(bounds: Rect<f64>) -> Vec<usize> {
+    let latitude = |k: usize| orbit::track_point(1, coarse_step() * k as f64).1;
+    (1..=COARSE)
+        .filter(|&k| {
+            let (a, b) = (latitude(k - 1), latitude(k));
+            a.min(b) - MARGIN <= bounds.max().y && a.max(b) + MARGIN >= bounds.min().y
+        })
+        .collect()
+}
+
+/// Whether the model track of `rgt` meets `area`: of the coarse stretches
+/// in `steps`, those whose box meets the area's box are tested as 1 km
+/// segments.
+fn model_crosses(rgt: u16, area: &MultiPolygon<f64>, bounds: Rect<f64>, steps: &[usize]) -> bool {
     const FINE: usize = 64;
-    let step = std::f64::consts::TAU / COARSE as f64;
-    let margin = 0.2;
-    let mut previous = orbit::track_point(rgt, 0.0);
-    for k in 1..=COARSE {
+    let step = coarse_step();
+    for &k in steps {
         let u_end = step * k as f64;
+        let previous = orbit::track_point(rgt, step * (k - 1) as f64);
         let next = orbit::track_point(rgt, u_end);
         let (a, b) = continuous(previous, next);
-        let (low, high) = (a.1.min(b.1) - margin, a.1.max(b.1) + margin);
-        let lon_low = a.0.min(b.0) - margin;
-        let lon_high = a.0.max(b.0) + margin;
-        let meets_box = |shift: f64| {
-            low <= bounds.max().y
-                && high >= bounds.min().y
-                && lon_low + shift <= bounds.max().x
-                && lon_high + shift >= bounds.min().x
-        };
+        let lon_low = a.0.min(b.0) - MARGIN;
+        let lon_high = a.0.max(b.0) + MARGIN;
         for shift in [0.0, 360.0, -360.0] {
-            if !meets_box(shift) {
+            if lon_low + shift > bounds.max().x || lon_high + shift < bounds.min().x {
                 continue;
             }
             let u_start = u_end - step;
@@ -216,7 +234,6 @@ fn model_crosses(rgt: u16, area: &MultiPolygon<f64>, bounds: Rect<f64>) -> bool 
                 return true;
             }
         }
-        previous = next;
     }
     false
 }

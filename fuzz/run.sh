@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Fuzzes the manifest parser and the granule decoder with cargo fuzz
+# (libFuzzer, AddressSanitizer, nightly toolchain).
+#
+#   fuzz/run.sh [SECONDS]      each target for SECONDS (default 600)
+#
+# Needs `rustup toolchain install nightly` and `cargo install cargo-fuzz`.
+# The granule seeds are made here, outside the repository: the real ATL08
+# clip from ../shared/data/real when it is there, two small synthetic
+# granules (`icesat2 synth`, so a binary built with the `hdf5` feature, by
+# default the test build's) and the bad-granule corpus the tests use. The
+# manifest seeds are in fuzz/corpus/manifest. Crashes land in
+# fuzz/artifacts/<target>/; copy a fixed one's input into the regression
+# corpus under tests/fuzz/ so the suite replays it.
+set -euo pipefail
+cd "$(dirname "$0")"
+SECONDS_EACH="${1:-600}"
+WORK="${ICESAT2_FUZZ_WORK:-$HOME/.cache/icesat2-fuzz}"
+TARGET_DIR="${ICESAT2_FUZZ_TARGET:-$HOME/.cache/icesat2-fuzz-target}"
+BIN="${ICESAT2_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/icesat2-target}/debug/icesat2}"
+PYTHON="${ICESAT2_PYTHON:-python3}"
+
+# Sixteen codegen units: cargo-fuzz's default of one makes the optimised,
+# instrumented build of arrow and parquet take most of an hour on 2 cores.
+cargo +nightly fuzz build -O --codegen-units 16 --target-dir "$TARGET_DIR"
+
+granules="$WORK/corpus/granule"
+if [ ! -d "$granules" ]; then
+    rm -rf "$WORK/seeds" && mkdir -p "$WORK/seeds" "$granules.tmp"
+    "$BIN" synth --out "$WORK/seeds/plain" --granules 1 --segments 5 --no-photons --seed 7
+    "$BIN" synth --out "$WORK/seeds/photons" --granules 1 --segments 3 --seed 8
+    cp "$WORK"/seeds/plain/*.h5 "$granules.tmp/synthetic.h5"
+    cp "$WORK"/seeds/photons/*.h5 "$granules.tmp/synthetic-photons.h5"
+    for real in ../../shared/data/real/*.h5; do
+        [ -f "$real" ] && cp "$real" "$granules.tmp/real-$(basename "$real")"
+    done
+    "$PYTHON" ../tests/python/bad_granules.py "$granules.tmp/synthetic.h5" "$WORK/seeds/bad" >/dev/null
+    for bad in "$WORK"/seeds/bad/*; do
+        cp "$bad" "$granules.tmp/bad-$(basename "$bad")"
+    done
+    mv "$granules.tmp" "$granules"
+fi
+manifests="$WORK/corpus/manifest"
+mkdir -p "$manifests"
+cp corpus/manifest/* "$manifests/"
+
+for target in manifest granule; do
+    corpus="$WORK/corpus/$target"
+    echo "fuzzing $target for $SECONDS_EACH s on $(ls "$corpus" | wc -l) seeds"
+    # The largest seed sets the input size limit (the granules are 0.3-1.6 MB).
+    cargo +nightly fuzz run -O --codegen-units 16 --target-dir "$TARGET_DIR" "$target" "$corpus" -- \
+        -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 -print_final_stats=1 2>&1 |
+        tee "$WORK/$target.log" | grep -E "^(#[0-9]+.*(pulse|DONE)|stat::|==|SUMMARY|thread|panicked)" || true
+    if grep -qE "SUMMARY|panicked|deadly signal" "$WORK/$target.log"; then
+        echo "$target: crash, see $WORK/$target.log and fuzz/artifacts/$target" >&2
+        exit 1
+    fi
+done
