@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod orbit;
 pub mod pipeline;
 pub mod plan;
+#[cfg(feature = "query")]
 pub mod query;
 pub mod region;
 pub mod report;

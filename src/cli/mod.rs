@@ -3,6 +3,7 @@
 
 mod inspect;
 mod plan;
+#[cfg(feature = "query")]
 mod query;
 mod report;
 mod run;
@@ -30,6 +31,7 @@ enum Command {
     /// The granules a manifest selects, without reading any.
     Plan(plan::PlanArgs),
     /// SQL over a dataset (table `segments`), read-only.
+    #[cfg(feature = "query")]
     Query(query::QueryArgs),
     /// A quick-look HTML report (map, counts, histograms) of a dataset, or its map as PNG.
     Report(report::ReportArgs),
@@ -69,6 +71,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Plan(args) => plan::run(args),
+        #[cfg(feature = "query")]
         Command::Query(args) => query::run(args),
         Command::Report(args) => report::run(args),
         Command::Synth(args) => synth::run(args),
