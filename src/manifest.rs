@@ -246,7 +246,7 @@ pub struct OutputSpec {
     pub checkpoint_granules: Option<u64>,
     /// ...or after this many minutes, whichever comes first. Default 10.
     pub checkpoint_minutes: Option<f64>,
-    /// zstd level of the data files. Default 3.
+    /// zstd level of the data files. Default 1.
     pub zstd_level: Option<i32>,
 }
 
