@@ -416,6 +416,29 @@ fn output_can_go_to_an_s3_prefix() {
     );
     let written = nasa.root.path().join("s3/results/runs/tasmania");
     assert!(written.join("_runs").is_dir());
-    assert!(util::same_rows(&local.join("out"), &written) > 100);
+    let rows = util::same_rows(&local.join("out"), &written);
+    assert!(rows > 100);
     assert!(!stderr.contains(&secret));
+
+    // The quick-look was made from the objects (listed and read through
+    // the S3 API) and counts what the local run's does.
+    assert!(
+        !stderr.contains("quick-look report not written"),
+        "{stderr}"
+    );
+    let rows_shown = |runs: &Path| {
+        let html = std::fs::read_dir(runs)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .find(|path| path.extension().is_some_and(|ext| ext == "html"))
+            .map(|path| std::fs::read_to_string(path).unwrap())
+            .unwrap_or_else(|| panic!("no quick-look in {}", runs.display()));
+        let marker = "id=\"rows\" data-value=\"";
+        let start = html.find(marker).unwrap() + marker.len();
+        html[start..start + html[start..].find('"').unwrap()]
+            .parse::<u64>()
+            .unwrap()
+    };
+    assert_eq!(rows_shown(&written.join("_runs")), rows);
+    assert_eq!(rows_shown(&local.join("out/_runs")), rows);
 }
