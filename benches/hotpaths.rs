@@ -7,7 +7,7 @@
 //!   and a 3 x 3 degree box);
 //! - `columns`: Arrow columns from decoded values (WKB points, a variable
 //!   with fill as null, photon lists);
-//! - `encode`: one granule's kept rows encoded as GeoParquet (zstd 3);
+//! - `encode`: one granule's kept rows encoded as GeoParquet (the writer's default settings, zstd 1);
 //! - `extract`: the whole per-granule path (open, plan, decode, filter,
 //!   columns), 3 x 3 degree box, 8 variables.
 //!
@@ -206,7 +206,7 @@ fn extract_and_encode(c: &mut Criterion) {
     let mut group = c.benchmark_group("encode");
     group.throughput(Throughput::Elements(batch.num_rows() as u64));
     group.sample_size(10);
-    group.bench_function("geoparquet_zstd3", |b| {
+    group.bench_function("geoparquet", |b| {
         b.iter(|| {
             let mut file =
                 GeoParquetFile::new(&batch.schema(), &WriterSettings::default(), Vec::new())

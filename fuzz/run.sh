@@ -11,8 +11,8 @@
 # granules (`icesat2 synth`, so a binary built with the `hdf5` feature, by
 # default the test build's) and the bad-granule corpus the tests use. The
 # manifest seeds are in fuzz/corpus/manifest. Crashes land in
-# fuzz/artifacts/<target>/; copy a fixed one's input into the regression
-# corpus under tests/fuzz/ so the suite replays it.
+# fuzz/artifacts/<target>/; once fixed, make the input a case of the bad
+# manifest or bad granule tests.
 set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS_EACH="${1:-600}"
@@ -29,7 +29,7 @@ cargo +nightly fuzz build -O --codegen-units 16 --target-dir "$TARGET_DIR"
 
 granules="$WORK/corpus/granule"
 if [[ " ${TARGETS[*]} " == *" granule "* && ! -d "$granules" ]]; then
-    rm -rf "$WORK/seeds" && mkdir -p "$WORK/seeds" "$granules.tmp"
+    rm -rf "$WORK/seeds" "$granules.tmp" && mkdir -p "$WORK/seeds" "$granules.tmp"
     "$BIN" synth --out "$WORK/seeds/plain" --granules 1 --segments 5 --no-photons --seed 7
     "$BIN" synth --out "$WORK/seeds/photons" --granules 1 --segments 3 --seed 8
     cp "$WORK"/seeds/plain/*.h5 "$granules.tmp/synthetic.h5"
@@ -57,11 +57,13 @@ for target in "${TARGETS[@]}"; do
     # beams on the pool); Rust's ownership frees everything else.
     limit=()
     [ "$target" = granule ] && limit=(-max_len=2000000 -detect_leaks=0)
+    status=0
     cargo +nightly fuzz run -O --codegen-units 16 --target-dir "$TARGET_DIR" "$target" "$corpus" -- \
-        -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 -print_final_stats=1 "${limit[@]}" 2>&1 |
-        tee "$WORK/$target.log" | grep -E "^(#[0-9]+.*(pulse|DONE)|stat::|==|SUMMARY|thread|panicked)" || true
-    if grep -qE "SUMMARY|panicked|deadly signal" "$WORK/$target.log"; then
-        echo "$target: crash, see $WORK/$target.log and fuzz/artifacts/$target" >&2
+        -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 -print_final_stats=1 ${limit[@]+"${limit[@]}"} \
+        >"$WORK/$target.log" 2>&1 || status=$?
+    grep -E "^(#[0-9]+.*(pulse|DONE)|stat::|==|SUMMARY|thread|panicked)" "$WORK/$target.log" || true
+    if [ "$status" -ne 0 ]; then
+        echo "$target: failed (status $status), see $WORK/$target.log and fuzz/artifacts/$target" >&2
         exit 1
     fi
 done

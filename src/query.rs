@@ -172,7 +172,7 @@ async fn partition_columns_remote(
             .as_ref()
             .strip_prefix(url.prefix().as_ref())
             .unwrap_or(meta.location.as_ref());
-        if !relative.ends_with(".parquet") || relative.split('/').any(crate::sink::is_hidden) {
+        if !crate::sink::is_data_file(relative) {
             continue;
         }
         let keys = relative

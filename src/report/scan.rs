@@ -11,11 +11,14 @@
 //! them against it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type};
-use bytes::Bytes;
+use arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type, TimeUnit};
+use bytes::{Buf, Bytes};
 use chrono::{DateTime, Datelike, TimeZone, Utc};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
@@ -124,17 +127,22 @@ impl Tally {
     }
 }
 
-/// A data file: the local file, or the object's bytes.
+/// A data file: the local file, or an object read by ranges (the footer,
+/// then only the column chunks a pass projects).
 enum Source {
     Local(std::fs::File),
-    Remote(Bytes),
+    Remote {
+        store: Arc<dyn ObjectStore>,
+        path: ObjectPath,
+        len: u64,
+    },
 }
 
 impl Length for Source {
     fn len(&self) -> u64 {
         match self {
             Source::Local(file) => file.len(),
-            Source::Remote(bytes) => bytes.len() as u64,
+            Source::Remote { len, .. } => *len,
         }
     }
 }
@@ -145,19 +153,25 @@ impl ChunkReader for Source {
     fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
         Ok(match self {
             Source::Local(file) => Box::new(file.get_read(start)?),
-            Source::Remote(bytes) => Box::new(bytes.get_read(start)?),
+            Source::Remote { len, .. } => {
+                let rest = usize::try_from(len.saturating_sub(start))
+                    .map_err(|err| parquet::errors::ParquetError::External(Box::new(err)))?;
+                Box::new(self.get_bytes(start, rest)?.reader())
+            }
         })
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
         match self {
             Source::Local(file) => file.get_bytes(start, length),
-            Source::Remote(bytes) => bytes.get_bytes(start, length),
+            Source::Remote { store, path, .. } => crate::store::runtime()
+                .block_on(store.get_range(path, start..start + length as u64))
+                .map_err(|err| parquet::errors::ParquetError::External(Box::new(err))),
         }
     }
 }
 
-/// The visible data files of `output`, opened one at a time.
+/// The visible data files of `output`, opened on every core.
 pub struct Dataset<'a> {
     output: &'a Output,
     pub files: Vec<String>,
@@ -180,11 +194,18 @@ impl<'a> Dataset<'a> {
                         .map_err(|err| ReportError(format!("{}: {err}", path.display())))?,
                 )
             }
-            Output::Store { .. } => Source::Remote(Bytes::from(
-                self.output
-                    .get(relative)
-                    .map_err(|err| ReportError(err.to_string()))?,
-            )),
+            Output::Store { store, prefix, .. } => {
+                let path = Output::object_path(prefix, relative);
+                let len = crate::store::runtime()
+                    .block_on(store.head(&path))
+                    .map_err(|err| self.error(relative, &err.to_string()))?
+                    .size;
+                Source::Remote {
+                    store: store.clone(),
+                    path,
+                    len,
+                }
+            }
         };
         ParquetRecordBatchReaderBuilder::try_new(source)
             .map_err(|err| self.error(relative, &err.to_string()))
@@ -338,7 +359,7 @@ fn footer_range(
     let nulls = converter.row_group_null_counts(row_groups)?;
     let mut range: Option<Range> = None;
     for (index, row_group) in row_groups.iter().enumerate() {
-        let values = row_group.num_rows() as u64 - nulls.value(index);
+        let values = (row_group.num_rows().max(0) as u64).saturating_sub(nulls.value(index));
         if values == 0 {
             continue;
         }
@@ -350,11 +371,22 @@ fn footer_range(
     Ok(Some(range))
 }
 
+/// A time column as microseconds, whatever unit it is stored in.
+fn micros(column: &ArrayRef) -> Option<ArrayRef> {
+    let DataType::Timestamp(_, zone) = column.data_type() else {
+        return None;
+    };
+    let micros = DataType::Timestamp(TimeUnit::Microsecond, zone.clone());
+    arrow::compute::cast(column, &micros)
+        .and_then(|column| arrow::compute::cast(&column, &DataType::Int64))
+        .ok()
+}
+
 /// A numeric or time column as f64 values (times in microseconds).
 fn as_f64(column: &ArrayRef) -> F64s {
     let column = match column.data_type() {
-        DataType::Timestamp(..) => arrow::compute::cast(column, &DataType::Int64)
-            .unwrap_or_else(|_| arrow::array::new_null_array(&DataType::Int64, column.len())),
+        DataType::Timestamp(..) => micros(column)
+            .unwrap_or_else(|| arrow::array::new_null_array(&DataType::Int64, column.len())),
         _ => column.clone(),
     };
     F64s(
@@ -444,9 +476,7 @@ fn tally_batch(
         start = index;
     }
 
-    if let Some(time) = batch.column_by_name("time")
-        && let Ok(micros) = arrow::compute::cast(time, &DataType::Int64)
-    {
+    if let Some(micros) = batch.column_by_name("time").and_then(micros) {
         let micros = micros.as_primitive::<Int64Type>();
         // The month holding the previous time: [start, end) and its key.
         let mut month: Option<(i64, i64, String)> = None;
@@ -480,9 +510,13 @@ fn tally_batch(
         let (origin, cell) = (binning.origin, binning.cell);
         let mut current: Option<((i64, i64), CellSums)> = None;
         for (index, (lon, lat)) in longitude.iter().zip(latitude.iter()).enumerate() {
+            // As SQL's cast of a non-finite number: no cell.
             let (Some(lon), Some(lat)) = (lon, lat) else {
                 continue;
             };
+            if !lon.is_finite() || !lat.is_finite() {
+                continue;
+            }
             let key = (
                 ((lon - origin.0) / cell.0).floor() as i64,
                 ((lat - origin.1) / cell.1).floor() as i64,
@@ -550,4 +584,32 @@ fn month_of(micros: i64) -> Option<(i64, i64, String)> {
 pub fn format_time(micros: f64) -> Option<String> {
     DateTime::from_timestamp_micros(micros as i64)
         .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_hold_their_first_microsecond_and_not_the_next_months() {
+        let march = Utc.with_ymd_and_hms(2019, 3, 1, 0, 0, 0).unwrap();
+        let (first, next, key) = month_of(march.timestamp_micros()).unwrap();
+        assert_eq!(key, "2019-03");
+        assert_eq!(first, march.timestamp_micros());
+        let april = Utc.with_ymd_and_hms(2019, 4, 1, 0, 0, 0).unwrap();
+        assert_eq!(next, april.timestamp_micros());
+        assert_eq!(month_of(next - 1).unwrap().2, "2019-03");
+        // December rolls into the next year; before 1970 too.
+        assert_eq!(month_of(-1).unwrap().2, "1969-12");
+        assert_eq!(month_of(-1).unwrap().1, 0);
+    }
+
+    #[test]
+    fn times_print_as_query_prints_them() {
+        assert_eq!(format_time(0.0).unwrap(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            format_time(1_555_665_219_123_456.0).unwrap(),
+            "2019-04-19T09:13:39.123456Z"
+        );
+    }
 }

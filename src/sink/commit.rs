@@ -11,6 +11,12 @@ pub fn is_hidden(name: &str) -> bool {
     name.starts_with('_') || name.starts_with('.')
 }
 
+/// Whether a path under the dataset's root (`/` separated) is a data file
+/// readers see: a `.parquet` file with no hidden component.
+pub fn is_data_file(relative: &str) -> bool {
+    relative.ends_with(".parquet") && !relative.split('/').any(is_hidden)
+}
+
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
     write_atomically_with(path, bytes, || {})

@@ -18,7 +18,7 @@ use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::datatypes::{Schema, SchemaRef, TimestampMicrosecondType, UInt8Type, UInt16Type};
 use chrono::{DateTime, Datelike};
 
-pub use commit::{is_hidden, write_atomically};
+pub use commit::{is_data_file, is_hidden, write_atomically};
 pub use encode::{GeoParquetFile, WriterSettings};
 pub use output::Output;
 pub use writer::DatasetWriter;

@@ -67,7 +67,7 @@ impl Output {
         })
     }
 
-    fn object_path(prefix: &str, relative: &str) -> ObjectPath {
+    pub(crate) fn object_path(prefix: &str, relative: &str) -> ObjectPath {
         if prefix.is_empty() {
             ObjectPath::from(relative)
         } else {
@@ -324,9 +324,6 @@ impl Output {
     /// The data files readers see: paths (relative to the root, `/`
     /// separated, sorted) of the `.parquet` files with no hidden component.
     pub fn data_files(&self) -> Result<Vec<String>, SinkError> {
-        let visible = |relative: &str| {
-            relative.ends_with(".parquet") && !relative.split('/').any(super::is_hidden)
-        };
         let mut files = Vec::new();
         match self {
             Output::Local(root) => {
@@ -350,7 +347,7 @@ impl Output {
                                 .map(|part| part.as_os_str().to_string_lossy())
                                 .collect::<Vec<_>>()
                                 .join("/");
-                            if visible(&relative) {
+                            if super::is_data_file(&relative) {
                                 files.push(relative);
                             }
                         }
@@ -372,7 +369,7 @@ impl Output {
                         .strip_prefix(prefix.as_str())
                         .unwrap_or(object.location.as_ref())
                         .trim_start_matches('/');
-                    if visible(relative) {
+                    if super::is_data_file(relative) {
                         files.push(relative.to_string());
                     }
                 }

@@ -15,9 +15,10 @@ mod oracle;
 mod orbit;
 #[cfg(feature = "hdf5")]
 mod pipeline;
-#[cfg(feature = "hdf5")]
+#[cfg(all(feature = "hdf5", feature = "query"))]
 mod query;
-#[cfg(feature = "hdf5")]
+// Checks the report's numbers against `icesat2 query`.
+#[cfg(all(feature = "hdf5", feature = "query"))]
 mod report;
 #[cfg(feature = "hdf5")]
 mod servers;
