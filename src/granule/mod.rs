@@ -848,7 +848,11 @@ impl<'a> BeamReader<'a> {
                 n_photons,
             );
         }
-        self.photons = Some(PhotonRuns::new(candidates.ranges, n_photons));
+        self.photons = Some(PhotonRuns::new(
+            &self.beam.name,
+            candidates.ranges,
+            n_photons,
+        )?);
         Ok(())
     }
 
@@ -876,7 +880,7 @@ impl<'a> BeamReader<'a> {
                     ..ids.partition_point(|&id| id <= last) as u64
             })
             .collect();
-        self.photons = Some(PhotonRuns::new(ranges, n_photons));
+        self.photons = Some(PhotonRuns::new(&self.beam.name, ranges, n_photons)?);
         Ok(())
     }
 
@@ -1026,17 +1030,45 @@ struct PhotonRuns {
 }
 
 impl PhotonRuns {
-    fn new(ranges: Vec<Range<u64>>, n_photons: u64) -> PhotonRuns {
-        let offsets = OffsetBuffer::from_lengths(
-            ranges
-                .iter()
-                .map(|range| (range.end - range.start) as usize),
-        );
-        PhotonRuns {
-            runs: merge_runs(ranges.into_iter()),
-            offsets,
-            n_photons,
+    /// `ranges` in segment order. Segments share no photon, so their
+    /// ranges come in order without overlapping, inside the beam's photons
+    /// (the values read for the merged runs are then exactly the segments'
+    /// lists, back to back); anything else is a corrupt segment index,
+    /// refused before the list column is allocated. (The fuzzer found
+    /// segment id ranges that ran backwards: their length wrapped around and
+    /// panicked in the offsets.)
+    fn new(
+        beam: &str,
+        ranges: Vec<Range<u64>>,
+        n_photons: u64,
+    ) -> Result<PhotonRuns, GranuleError> {
+        let mut end = 0;
+        for range in &ranges {
+            if range.start == range.end {
+                continue;
+            }
+            if range.start > range.end
+                || range.start < end
+                || range.end > n_photons
+                || range.end > i32::MAX as u64
+            {
+                return Err(GranuleError::Invalid(format!(
+                    "{beam}: the photons of the kept segments overlap or pass the beam's \
+                     {n_photons} (a corrupt segment index)"
+                )));
+            }
+            end = range.end;
         }
+        // Each list's length; at most the beam's photons in all.
+        let lengths: Vec<u64> = ranges
+            .iter()
+            .map(|range| range.end.saturating_sub(range.start))
+            .collect();
+        Ok(PhotonRuns {
+            runs: merge_runs(ranges.into_iter()),
+            offsets: OffsetBuffer::from_lengths(lengths.into_iter().map(|length| length as usize)),
+            n_photons,
+        })
     }
 }
 
@@ -1055,6 +1087,19 @@ fn fill_of(info: &DatasetInfo, spec: Option<&variables::Variable>) -> Option<Val
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn photon_ranges_that_run_backwards_or_overlap_are_refused() {
+        let runs = PhotonRuns::new("gt1l", vec![0..3, 3..3, 5..9], 10).unwrap();
+        assert_eq!(runs.offsets.as_ref(), &[0, 3, 3, 7]);
+        assert_eq!(runs.runs, vec![0..3, 5..9]);
+        for ranges in [vec![5..2], vec![0..4, 3..6], vec![0..11], vec![4..5, 0..1]] {
+            let err = PhotonRuns::new("gt1l", ranges.clone(), 10)
+                .err()
+                .unwrap_or_else(|| panic!("{ranges:?} accepted"));
+            assert!(err.to_string().contains("gt1l"), "{err}");
+        }
+    }
 
     #[test]
     fn runs_join_consecutive_rows() {
