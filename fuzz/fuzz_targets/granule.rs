@@ -7,37 +7,25 @@ use std::sync::{Arc, OnceLock};
 
 use hdf5_reader::storage::BytesStorage;
 use icesat2::granule::reader::ReaderFile;
-use icesat2::granule::{self, BeamSelection, OutputVariable, Request};
+use icesat2::granule::{self, Request};
 use icesat2::region::Region;
 use libfuzzer_sys::fuzz_target;
+
+/// The benchmarks' request builder (every beam, no filters).
+#[path = "../../benches/support/request.rs"]
+mod support;
 
 fn request() -> &'static Request {
     static REQUEST: OnceLock<Request> = OnceLock::new();
     REQUEST.get_or_init(|| {
-        let variables: Vec<OutputVariable> = [
-            "land_segments/canopy/h_canopy",
-            "land_segments/canopy/canopy_h_metrics",
-            "signal_photons/ph_h",
-        ]
-        .iter()
-        .map(|path| {
-            let spec = granule::variables::lookup(path).unwrap();
-            OutputVariable {
-                spec,
-                name: spec.name().to_string(),
-            }
-        })
-        .collect();
-        let schema = granule::output_schema(&variables);
-        Request {
-            variables,
-            beams: BeamSelection::All,
-            night_only: false,
-            drop_fill: vec![],
-            time_window: None,
-            region: Arc::new(Region::from_bbox([-180.0, -90.0, 180.0, 90.0], "fuzz").unwrap()),
-            schema,
-        }
+        support::request(
+            Region::from_bbox([-180.0, -90.0, 180.0, 90.0], "fuzz").unwrap(),
+            &[
+                "land_segments/canopy/h_canopy",
+                "land_segments/canopy/canopy_h_metrics",
+                "signal_photons/ph_h",
+            ],
+        )
     })
 }
 
