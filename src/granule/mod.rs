@@ -10,6 +10,7 @@
 
 pub mod columns;
 pub mod h5;
+mod inflate;
 #[cfg(feature = "hdf5")]
 pub mod libhdf5;
 pub mod name;

@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use hdf5_reader::{Dataset, Datatype, Hdf5File, OpenOptions, SliceInfo, SliceInfoElem, Storage};
 
+use super::inflate::{self, ChunkLimit};
+
 use super::GranuleError;
 use super::h5::{DatasetInfo, Dtype, Hdf5Source, Node, PlannedRead, Values};
 use crate::values_of_dtype;
@@ -68,6 +70,8 @@ pub struct ReaderFile {
     prefetch: Option<Arc<dyn Prefetch>>,
     /// Decompressed bytes of the chunks planned reads touch.
     decoded: AtomicU64,
+    /// The largest chunk of the datasets opened: what a chunk may inflate to.
+    chunk_limit: ChunkLimit,
 }
 
 impl ReaderFile {
@@ -99,7 +103,13 @@ impl ReaderFile {
                 text.trim()
             )));
         }
-        let options = OpenOptions::default().with_max_read_bytes(MAX_READ_BYTES);
+        let chunk_limit = ChunkLimit::default();
+        let options = OpenOptions::default()
+            .with_max_read_bytes(MAX_READ_BYTES)
+            .with_filter_registry(inflate::registry(
+                chunk_limit.clone(),
+                hdf5_reader::DEFAULT_MAX_CHUNK_BYTES,
+            ));
         let file = Hdf5File::from_storage_with_options(storage, options)
             .map_err(|err| GranuleError::NotHdf5(err.to_string()))?;
         let superblock = file.superblock();
@@ -117,6 +127,7 @@ impl ReaderFile {
             extents: Mutex::new(HashMap::new()),
             prefetch,
             decoded: AtomicU64::new(0),
+            chunk_limit,
         })
     }
 
@@ -134,8 +145,20 @@ impl ReaderFile {
             .file
             .dataset(path)
             .map_err(|err| read_error(path, err))?;
-        lock(&self.datasets).insert(path.to_string(), dataset.clone());
+        self.remember(path, dataset.clone());
         Ok(dataset)
+    }
+
+    /// Keeps an opened dataset; its chunk size raises what a chunk of this
+    /// file may inflate to (every chunk decoded belongs to a dataset kept
+    /// here first).
+    fn remember(&self, path: &str, dataset: Dataset) {
+        if let (Some(chunk), Ok(element)) = (dataset.chunks(), dataset.raw_element_size()) {
+            let elements = chunk.iter().map(|&n| u64::from(n)).product::<u64>();
+            self.chunk_limit
+                .raise(elements.saturating_mul(element as u64));
+        }
+        lock(&self.datasets).insert(path.to_string(), dataset);
     }
 
     /// Where the rows of the dataset at `path` are stored (read once; the
@@ -635,7 +658,7 @@ impl Hdf5Source for ReaderFile {
         }
         match group.dataset(name) {
             Ok(dataset) => {
-                lock(&self.datasets).insert(path.to_string(), dataset);
+                self.remember(path, dataset);
                 Ok(Node::Dataset)
             }
             Err(Error::DatasetNotFound(_)) => Ok(Node::Missing),
