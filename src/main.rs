@@ -11,6 +11,19 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // glibc gives large freed buffers back to the kernel at once (mmap'd
+    // blocks, heap trimming), so every granule's and row group's buffers
+    // page-fault in again: keep them instead. Bulk benchmark, same binary
+    // (GLIBC_TUNABLES): system time 0.45 s -> 0.37 s, run 1.33 s -> 1.23 s;
+    // peak memory is unchanged (it is bounded by the writer's settings).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any
+    // thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    }
     // Panics are caught below (and per granule in the pipeline) and reported
     // as one line; the default hook would print a backtrace hint.
     std::panic::set_hook(Box::new(|_| {}));
