@@ -19,10 +19,13 @@ fn main() -> ExitCode {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; called before any
     // thread starts.
+    // Older glibc refuses a threshold above 32 MiB; then nothing is set
+    // (fixing the other two would freeze the threshold at 128 KiB).
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
-        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+        if libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20) == 1 {
+            libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+            libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+        }
     }
     // Panics are caught below (and per granule in the pipeline) and reported
     // as one line; the default hook would print a backtrace hint.

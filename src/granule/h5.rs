@@ -1,6 +1,6 @@
 //! The small HDF5 interface the decoder is written against, and the typed
 //! values it returns. The production implementation is `reader::ReaderFile`
-//! (pure Rust, `hdf5-reader`); with the `hdf5` feature, `libhdf5::LibHdf5File`
+//! (`hdf5-reader`, chunks inflated by libdeflate); with the `hdf5` feature, `libhdf5::LibHdf5File`
 //! implements it too, as the oracle the tests compare against.
 
 use std::ops::Range;

@@ -1,5 +1,6 @@
-//! The production `Hdf5Source`: `hdf5-reader` (pure Rust, no global lock) over
-//! any byte `Storage`: a local file read by ranges, or remote ranges.
+//! The production `Hdf5Source`: `hdf5-reader` (Rust, no global lock; chunks
+//! inflated by libdeflate, `inflate`) over any byte `Storage`: a local file
+//! read by ranges, or remote ranges.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;

@@ -65,7 +65,7 @@ impl Default for WriterSettings {
 /// The `geo` metadata and the file schema (with the `bbox` covering) come
 /// from the `geoparquet` crate, but its per-batch encoder is not used: it
 /// parses every WKB point four times (geometry types, bounds, re-encoding,
-/// covering), 6% of a bulk run's CPU on the writer thread. Our geometry is
+/// covering), 7.6% of a bulk run's instructions, on the writer thread. Our geometry is
 /// always the point (longitude, latitude), so the covering is those two
 /// columns shared, not copied (xmin = xmax = longitude, ymin = ymax =
 /// latitude), and the file's bbox is their range.
@@ -180,18 +180,17 @@ impl<W: Write + Send> GeoParquetFile<W> {
             ));
         };
         for (values, low, high) in [(lon, 0, 2), (lat, 1, 3)] {
-            let (Some(min), Some(max)) = (arrow::compute::min(values), arrow::compute::max(values))
-            else {
-                continue;
-            };
-            let bounds = self.bounds.get_or_insert([
-                f64::INFINITY,
-                f64::INFINITY,
-                f64::NEG_INFINITY,
-                f64::NEG_INFINITY,
-            ]);
-            bounds[low] = bounds[low].min(min);
-            bounds[high] = bounds[high].max(max);
+            // NaN (never a kept row's) is skipped, as the crate's bounds do.
+            for value in values.iter().flatten().filter(|value| !value.is_nan()) {
+                let bounds = self.bounds.get_or_insert([
+                    f64::INFINITY,
+                    f64::INFINITY,
+                    f64::NEG_INFINITY,
+                    f64::NEG_INFINITY,
+                ]);
+                bounds[low] = bounds[low].min(value);
+                bounds[high] = bounds[high].max(value);
+            }
         }
         let mut columns = batch.columns().to_vec();
         for field in &self.target_schema.fields()[columns.len()..] {

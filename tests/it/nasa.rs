@@ -213,20 +213,20 @@ fn spatial_search_finds_the_same_rows() {
 
 #[test]
 fn credentials_that_expire_mid_run_are_refreshed() {
-    // Keys live 1 s (refreshed at 0.8 s); 25 ms per S3 request makes the
-    // run last well beyond that (about 2.6 s) however fast decoding gets.
+    // Keys live 2 s (refreshed at 1.6 s); 40 ms per S3 request makes the
+    // run last well beyond that (about 4 s) however fast decoding gets.
     let config = NasaConfig {
-        credentials_ttl: Duration::from_secs(1),
+        credentials_ttl: Duration::from_secs(2),
         ..NasaConfig::default()
     };
-    let nasa = nasa(config, Duration::from_millis(25));
+    let nasa = nasa(config, Duration::from_millis(40));
     let local = workdir(&nasa.local_manifest(), "test-token");
     run(&local);
     let s3 = workdir(&nasa.cmr_manifest("s3", "rgt", true), "test-token");
     let clock = std::time::Instant::now();
     run(&s3);
     assert!(
-        clock.elapsed() > Duration::from_secs(2),
+        clock.elapsed() > Duration::from_secs(3),
         "the run must outlive the credentials: {:?}",
         clock.elapsed()
     );
