@@ -71,7 +71,8 @@ pub struct ReaderFile {
     prefetch: Option<Arc<dyn Prefetch>>,
     /// Decompressed bytes of the chunks planned reads touch.
     decoded: AtomicU64,
-    /// The largest chunk of the datasets opened: what a chunk may inflate to.
+    /// The largest chunk of the datasets opened: the first output size a
+    /// chunk is inflated into.
     chunk_limit: ChunkLimit,
 }
 
