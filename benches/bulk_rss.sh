@@ -10,7 +10,7 @@ source "$(dirname "$0")/common.sh"
 work="$bench_root/bulk"
 if [ ! -f "$work/granules/.complete" ]; then
   rm -rf "$work/granules"
-  "$bin" synth --out "$work/granules" --granules 200 --segments 2000 --seed 7 --near 147.368,-43.143 >/dev/null
+  synth --out "$work/granules" --granules 200 --segments 2000 --seed 7 --near 147.368,-43.143 >/dev/null
   touch "$work/granules/.complete"
 fi
 mkdir -p "$work/g20"

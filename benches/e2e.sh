@@ -15,7 +15,7 @@ venv="${BENCH_VENV:-$HOME/.cache/icesat2-bench-venv}"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r benches/requirements.txt
 if [ ! -f "$work/granules/.complete" ]; then
   rm -rf "$work/granules"
-  "$bin" synth --out "$work/granules" --granules 40 --segments 20000 --seed 17 --near 147.368,-43.143 >/dev/null
+  synth --out "$work/granules" --granules 40 --segments 20000 --seed 17 --near 147.368,-43.143 >/dev/null
   touch "$work/granules/.complete"
 fi
 "$venv/bin/python" benches/e2e.py run --bin "$bin" --granules "$work/granules" --work "$work" --repeats "${REPEATS:-5}"

@@ -6,7 +6,7 @@ source "$(dirname "$0")/common.sh"
 work="$bench_root/query"
 venv="${ICESAT2_VENV:-$HOME/.cache/icesat2-venv}"
 if [ ! -d "$work/granules" ]; then
-  "$bin" synth --out "$work/granules" --granules 8 --segments 20000 --seed 42 >/dev/null
+  synth --out "$work/granules" --granules 8 --segments 20000 --seed 42 >/dev/null
 fi
 cat > "$work/m.yaml" <<YAML
 region: { bbox: [-180, -89, 180, 89] }

@@ -21,10 +21,16 @@ fn main() -> ExitCode {
     // thread starts.
     // Older glibc refuses a threshold above 32 MiB; then nothing is set
     // (fixing the other two would freeze the threshold at 128 KiB).
+    // One arena per core, not eight: memory kept by one thread's arena is
+    // not reused by another's, and with nothing trimmed every arena's own
+    // peak stays resident (bulk benchmark: peak memory 195 MB -> 134 MB,
+    // system time 0.31 s -> 0.27 s, median of 5).
     unsafe {
         if libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20) == 1 {
             libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
             libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            libc::mallopt(libc::M_ARENA_MAX, i32::try_from(cores).unwrap_or(i32::MAX));
         }
     }
     // Panics are caught below (and per granule in the pipeline) and reported

@@ -13,6 +13,8 @@ use std::fmt::Write as _;
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
+
 use super::charts::{self, Cell, Histogram, MapData};
 use super::scan::{Binning, CellSums, Dataset, Range};
 use super::{RunReport, run_reports, scan};
@@ -172,10 +174,12 @@ pub fn summarize(dataset: &str, color: Option<&str>) -> Result<Summary, ReportEr
             .collect(),
         bins: BINS,
     };
-    let tally = data.tally(&binning)?;
+    // The tracks are drawn from the orbit model while the files are read.
+    let (tally, tracks) = rayon::join(|| data.tally(&binning), || track_lines(&tracks));
+    let tally = tally?;
 
     summary.rows = tally.rows;
-    summary.map = map_data(bounds, cell, &tally.cells, color, region, &tracks);
+    summary.map = map_data(bounds, cell, &tally.cells, color, region, tracks);
     summary.beams = tally
         .beams
         .into_iter()
@@ -306,7 +310,7 @@ fn map_data(
     counted: &HashMap<(i64, i64), CellSums>,
     color: Option<String>,
     region: Vec<Vec<[f64; 2]>>,
-    tracks: &BTreeSet<u16>,
+    tracks: (TrackLines, usize),
 ) -> MapData {
     let mut cells: Vec<Cell> = counted
         .iter()
@@ -332,16 +336,31 @@ fn map_data(
             }))
         },
     );
-    let selected = tracks.len();
-    let drawn = if selected <= MAX_TRACKS {
-        tracks.clone()
-    } else {
-        BTreeSet::new()
-    };
-    let tracks = drawn
-        .iter()
-        .flat_map(|&rgt| {
-            // Split where the line crosses the antimeridian.
+    let (tracks, selected) = tracks;
+    MapData {
+        bounds,
+        cell,
+        cells,
+        variable: color,
+        range,
+        region,
+        tracks,
+        tracks_selected: selected,
+    }
+}
+
+/// Pieces of track lines: (RGT, lon/lat points).
+type TrackLines = Vec<(u16, Vec<(f64, f64)>)>;
+
+/// The lines of the selected tracks (none when more than `MAX_TRACKS`),
+/// split where they cross the antimeridian; and how many were selected.
+fn track_lines(tracks: &BTreeSet<u16>) -> (TrackLines, usize) {
+    if tracks.len() > MAX_TRACKS {
+        return (Vec::new(), tracks.len());
+    }
+    let lines = tracks
+        .par_iter()
+        .flat_map_iter(|&rgt| {
             let mut pieces: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
             let line = crate::orbit::track_line(rgt, TRACK_POINTS);
             for pair in line.windows(2) {
@@ -361,16 +380,7 @@ fn map_data(
                 .map(move |piece| (rgt, piece))
         })
         .collect();
-    MapData {
-        bounds,
-        cell,
-        cells,
-        variable: color,
-        range,
-        region,
-        tracks,
-        tracks_selected: selected,
-    }
+    (lines, tracks.len())
 }
 
 /// Text safe inside HTML elements and attribute values.

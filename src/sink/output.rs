@@ -104,7 +104,7 @@ impl Output {
     }
 
     /// Where the writer builds files before they are staged: the dataset's
-    /// own staging folder for a local dataset (so staging is a no-op and
+    /// own staging folder for a local dataset (so staging is an fsync and
     /// publishing a rename), a local scratch folder for an object store.
     pub fn scratch_folder(&self, run_id: &str) -> PathBuf {
         match self {

@@ -1,8 +1,9 @@
 //! The dataset writer: rows of many granules buffered per partition into
 //! open GeoParquet files, each closed at the target size; at a checkpoint
 //! every open file is closed, staged and committed with the granules it
-//! holds (`journal`). Memory is bounded by `buffer_bytes` (open row groups,
-//! all partitions together), not by the number of granules or rows.
+//! holds (`journal`). Memory is bounded by `buffer_bytes` (rows waiting
+//! for their row group, all partitions together), not by the number of
+//! granules or rows.
 
 use std::collections::BTreeMap;
 use std::io::BufWriter;
@@ -25,6 +26,35 @@ struct OpenFile {
     file: GeoParquetFile<BufWriter<std::fs::File>>,
     rows: u64,
 }
+
+impl OpenFile {
+    /// Ends the file (its last row group and footer, written out but not
+    /// yet durable: staging makes it so).
+    fn finish(self) -> Result<ClosedFile, SinkError> {
+        let sink = self.file.finish()?;
+        let bytes = sink
+            .into_inner()
+            .map_err(|err| err.into_error())
+            .and_then(|file| Ok(file.metadata()?.len()))
+            .map_err(|err| SinkError::Io {
+                path: self.local.display().to_string(),
+                message: err.to_string(),
+            })?;
+        Ok(ClosedFile {
+            local: self.local,
+            committed: CommittedFile {
+                staged: self.staged,
+                path: self.path,
+                rows: self.rows,
+                bytes,
+            },
+        })
+    }
+}
+
+/// Files staged at once at a checkpoint (threads waiting on fsync or an
+/// upload).
+const STAGING_THREADS: usize = 16;
 
 /// A closed file, not yet committed.
 struct ClosedFile {
@@ -128,13 +158,9 @@ impl<'a> DatasetWriter<'a> {
         if self.pending.is_empty() {
             return Ok(None);
         }
-        for (_, open) in std::mem::take(&mut self.open) {
-            self.close(open)?;
-        }
+        let open: Vec<OpenFile> = std::mem::take(&mut self.open).into_values().collect();
         let closed = std::mem::take(&mut self.closed);
-        for file in &closed {
-            self.output.stage(&file.local, &file.committed.staged)?;
-        }
+        let closed = self.finish_and_stage(closed, open)?;
         crate::killpoint::reached("staged");
         let record = CommitRecord {
             run_id: self.run_id.clone(),
@@ -196,29 +222,59 @@ impl<'a> DatasetWriter<'a> {
         })
     }
 
+    /// Closes a file that reached its target size; it is staged at the
+    /// next checkpoint.
     fn close(&mut self, open: OpenFile) -> Result<(), SinkError> {
-        let sink = open.file.finish()?;
-        let bytes = sink
-            .into_inner()
-            .map_err(|err| err.into_error())
-            .and_then(|file| {
-                file.sync_all()?;
-                Ok(file.metadata()?.len())
-            })
-            .map_err(|err| SinkError::Io {
-                path: open.local.display().to_string(),
-                message: err.to_string(),
-            })?;
-        self.closed.push(ClosedFile {
-            local: open.local,
-            committed: CommittedFile {
-                staged: open.staged,
-                path: open.path,
-                rows: open.rows,
-                bytes,
-            },
-        });
+        self.closed.push(open.finish()?);
         Ok(())
+    }
+
+    /// Finishes the `open` files (one after another, each row group's
+    /// columns in parallel on the rayon pool) and stages every file on
+    /// threads of its own as soon as it is finished, so the fsyncs or
+    /// uploads overlap the encoding (one after another, the fsyncs took most
+    /// of a checkpoint: bulk benchmark, 15 files, 0.11 s). Returns every
+    /// file, the `closed` ones first, in order.
+    fn finish_and_stage(
+        &self,
+        closed: Vec<ClosedFile>,
+        open: Vec<OpenFile>,
+    ) -> Result<Vec<ClosedFile>, SinkError> {
+        let output = self.output;
+        let count = closed.len() + open.len();
+        let stagers = rayon::ThreadPoolBuilder::new()
+            .num_threads(count.clamp(1, STAGING_THREADS))
+            .build()
+            .map_err(|err| SinkError::Encode(format!("cannot start staging threads: {err}")))?;
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let mut finished = Ok(());
+        stagers.in_place_scope(|scope| {
+            let stage = |index: usize, file: ClosedFile| {
+                let sender = sender.clone();
+                scope.spawn(move |_| {
+                    let staged = output.stage(&file.local, &file.committed.staged);
+                    let _ = sender.send((index, staged.map(|()| file)));
+                });
+            };
+            let first_open = closed.len();
+            for (index, file) in closed.into_iter().enumerate() {
+                stage(index, file);
+            }
+            for (index, file) in open.into_iter().enumerate() {
+                match file.finish() {
+                    Ok(file) => stage(first_open + index, file),
+                    Err(err) => {
+                        finished = Err(err);
+                        break;
+                    }
+                }
+            }
+        });
+        drop(sender);
+        finished?;
+        let mut staged: Vec<(usize, Result<ClosedFile, SinkError>)> = receiver.iter().collect();
+        staged.sort_by_key(|(index, _)| *index);
+        staged.into_iter().map(|(_, file)| file).collect()
     }
 
     /// Writes the largest open row groups early until the buffered rows fit

@@ -375,6 +375,60 @@ fn partition_columns_move_to_folders() {
 }
 
 #[test]
+fn small_row_groups_files_and_buffer_keep_every_row() {
+    // Row groups of 500 rows, files closed at 40 kB, and 200 kB for waiting
+    // rows: a granule's rows span row groups and files, and row groups are
+    // written early to bound memory. The rows must be those of a run with
+    // the default settings, each file read back by pyarrow.
+    let granules = util::tasmania_granules();
+    let region = r#"{"type": "Polygon", "coordinates": [[[146.0, -44.5], [149.0, -44.5], [149.0, -41.5], [146.0, -41.5], [146.0, -44.5]]]}"#;
+    let (work, report, _) = Case {
+        granules: &granules,
+        region,
+        variables: &VARIABLES[..2],
+        extra: "output: { path: out, row_group_rows: 500, file_mb: 0.04, buffer_mb: 0.2 }\n",
+        python: vec![],
+    }
+    .run();
+    let default = Workdir::new();
+    default.write("region.json", region);
+    default.write(
+        "m.yaml",
+        &format!(
+            "region: {{ geojson: region.json }}\nvariables: [{}]\nsource: {{ local: {{ path: {} }} }}\noutput: {{ path: out }}\n",
+            VARIABLES[..2].join(", "),
+            granules.display()
+        ),
+    );
+    default.run(&["run", "m.yaml"]).success();
+    let rows = util::same_rows(&work.join("out"), &default.join("out"));
+    assert_eq!(rows, report.rows_written);
+    assert!(rows > 5_000, "{rows} rows: too few to span files");
+
+    let layout: std::collections::BTreeMap<String, Vec<u64>> = serde_json::from_str(
+        &util::python_script("file_layout.py", &[work.join("out").to_str().unwrap()]),
+    )
+    .unwrap();
+    let groups: Vec<u64> = layout.values().flatten().copied().collect();
+    assert_eq!(groups.iter().sum::<u64>(), rows);
+    assert!(groups.iter().all(|&n| (1..=500).contains(&n)), "{layout:?}");
+    assert!(
+        groups.iter().any(|&n| n < 500),
+        "no row group written early: {layout:?}"
+    );
+    let folders: std::collections::BTreeSet<&str> = layout
+        .keys()
+        .filter_map(|path| path.rsplit_once('/').map(|(folder, _)| folder))
+        .collect();
+    assert!(
+        layout.len() > folders.len(),
+        "no partition has a second file: {layout:?}"
+    );
+    let report_rows: u64 = report.files.iter().map(|file| file.rows).sum();
+    assert_eq!(report_rows, rows);
+}
+
+#[test]
 fn a_second_run_reads_nothing_and_duplicates_nothing() {
     let granules = util::tasmania_granules();
     let case = Case {
