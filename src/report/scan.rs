@@ -473,16 +473,38 @@ impl F64s {
     fn iter(&self) -> impl Iterator<Item = Option<f64>> + '_ {
         self.0.as_primitive::<Float64Type>().iter()
     }
+}
 
-    /// Calls `f` with every non-null value (a plain loop over the values
-    /// when there are no nulls).
-    fn for_each_value(&self, mut f: impl FnMut(f64)) {
-        let array = self.0.as_primitive::<Float64Type>();
-        if array.null_count() == 0 {
-            array.values().iter().for_each(|&value| f(value));
-        } else {
-            array.iter().flatten().for_each(f);
-        }
+/// Calls `f` with every non-null value of a numeric or time column as f64
+/// (times in microseconds). Types every value of which an f64 holds
+/// exactly (float32, the integers up to 32 bits) are read in place, not
+/// cast into a new array first.
+fn for_each_f64(column: &ArrayRef, f: impl FnMut(f64)) {
+    use arrow::datatypes::{Float32Type, Int8Type, Int16Type, UInt8Type, UInt16Type, UInt32Type};
+    match column.data_type() {
+        DataType::Float64 => each_value(column.as_primitive::<Float64Type>(), f),
+        DataType::Float32 => each_value(column.as_primitive::<Float32Type>(), f),
+        DataType::Int32 => each_value(column.as_primitive::<Int32Type>(), f),
+        DataType::Int16 => each_value(column.as_primitive::<Int16Type>(), f),
+        DataType::Int8 => each_value(column.as_primitive::<Int8Type>(), f),
+        DataType::UInt32 => each_value(column.as_primitive::<UInt32Type>(), f),
+        DataType::UInt16 => each_value(column.as_primitive::<UInt16Type>(), f),
+        DataType::UInt8 => each_value(column.as_primitive::<UInt8Type>(), f),
+        _ => each_value(as_f64(column).0.as_primitive::<Float64Type>(), f),
+    }
+}
+
+/// `f` with every non-null value (a plain loop over the values when there
+/// are no nulls).
+fn each_value<T>(array: &arrow::array::PrimitiveArray<T>, mut f: impl FnMut(f64))
+where
+    T: arrow::datatypes::ArrowPrimitiveType,
+    T::Native: Into<f64>,
+{
+    if array.null_count() == 0 {
+        array.values().iter().for_each(|&value| f(value.into()));
+    } else {
+        array.iter().flatten().for_each(|value| f(value.into()));
     }
 }
 
@@ -654,7 +676,7 @@ fn tally_batch(
         let Some(column) = batch.column_by_name(name) else {
             continue;
         };
-        as_f64(column).for_each_value(|value| {
+        for_each_f64(column, |value| {
             histogram.count += 1;
             histogram.sum += value;
             let bin = floor_i64((value - low) / width).clamp(0, last);
