@@ -679,15 +679,48 @@ impl<'a> BeamReader<'a> {
             )));
         }
         self.required("longitude", Some(n_segments))?;
-        let whole = [0..n_segments];
-        let latitude = self.read_f64("latitude", &whole)?;
-        let longitude = self.read_f64("longitude", &whole)?;
+        let latitude = self.read_f64("latitude", &[0..n_segments])?;
+        if latitude.len() as u64 != n_segments {
+            return Err(GranuleError::Invalid(format!(
+                "{}/land_segments/latitude: {} values read for {n_segments} rows",
+                self.beam.name,
+                latitude.len()
+            )));
+        }
+        // Longitude only where the latitude lies strictly inside the
+        // region's latitude range (every row `contains` can keep): a
+        // granule spans a band of latitude many times the region's, and
+        // the longitude chunks of the rest are never inflated. (Both are
+        // fetched whole in one round, see `extract`.)
         let region = &self.request.region;
-        let rows: Vec<u32> = (0..n_segments as u32)
-            .filter(|&row| region.contains(longitude[row as usize], latitude[row as usize]))
-            .collect();
+        let (south, north) = (region.bounds().min().y, region.bounds().max().y);
+        let band = Selection {
+            rows: (0..n_segments as u32)
+                .filter(|&row| latitude[row as usize] > south && latitude[row as usize] < north)
+                .collect(),
+        };
+        let longitude = if band.rows.is_empty() {
+            Vec::new()
+        } else {
+            self.read_f64("longitude", &band.runs())?
+        };
+        if longitude.len() != band.rows.len() {
+            return Err(GranuleError::Invalid(format!(
+                "{}/land_segments/longitude: {} values read for {} rows",
+                self.beam.name,
+                longitude.len(),
+                band.rows.len()
+            )));
+        }
+        let (rows, longitude): (Vec<u32>, Vec<f64>) = band
+            .rows
+            .iter()
+            .zip(longitude)
+            .filter(|&(&row, lon)| region.contains(lon, latitude[row as usize]))
+            .map(|(&row, lon)| (row, lon))
+            .unzip();
         self.latitude = rows.iter().map(|&row| latitude[row as usize]).collect();
-        self.longitude = rows.iter().map(|&row| longitude[row as usize]).collect();
+        self.longitude = longitude;
         self.selection = Selection { rows };
         self.n_segments = n_segments;
         Ok(())
