@@ -14,17 +14,16 @@ fn main() -> ExitCode {
     // glibc gives large freed buffers back to the kernel at once (mmap'd
     // blocks, heap trimming), so every granule's and row group's buffers
     // page-fault in again: keep them instead. Bulk benchmark, same binary
-    // (GLIBC_TUNABLES): system time 0.45 s -> 0.37 s, run 1.33 s -> 1.23 s;
-    // peak memory is unchanged (it is bounded by the writer's settings).
+    // (GLIBC_TUNABLES): system time 0.45 s -> 0.37 s, run 1.33 s -> 1.23 s.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; called before any
     // thread starts.
     // Older glibc refuses a threshold above 32 MiB; then nothing is set
     // (fixing the other two would freeze the threshold at 128 KiB).
-    // One arena per core, not eight: memory kept by one thread's arena is
-    // not reused by another's, and with nothing trimmed every arena's own
-    // peak stays resident (bulk benchmark: peak memory 195 MB -> 134 MB,
-    // system time 0.31 s -> 0.27 s, median of 5).
+    // With nothing trimmed, every arena's own peak stays resident, and
+    // memory kept by one thread's arena is not reused by another's: so one
+    // arena per core, not eight (bulk benchmark: peak memory 195 MB ->
+    // 134 MB, system time 0.31 s -> 0.27 s, median of 5).
     unsafe {
         if libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20) == 1 {
             libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);

@@ -59,8 +59,8 @@ impl Default for WriterSettings {
 }
 
 /// One GeoParquet 1.1 file being written: batches in the full file schema
-/// (with a `geoarrow.wkb` geometry column) are encoded as they come; the
-/// `geo` metadata (with the bbox of every row written) goes in at `finish`.
+/// (with a `geoarrow.wkb` geometry column) are encoded a row group at a
+/// time; the `geo` metadata (with the bbox of every row written) goes in at `finish`.
 ///
 /// The `geo` metadata and the file schema (with the `bbox` covering) come
 /// from the `geoparquet` crate, but its per-batch encoder is not used: it
@@ -95,6 +95,9 @@ pub struct GeoParquetFile<W: Write + Send> {
     /// Memory held by `pending` (Arrow buffers, a slice counted by its
     /// share of its batch).
     pending_bytes: usize,
+    /// Memory of the rows already encoded, to estimate the waiting rows'
+    /// encoded size by the file's ratio so far.
+    flushed_bytes: usize,
     row_group_rows: usize,
 }
 
@@ -161,6 +164,7 @@ impl<W: Write + Send> GeoParquetFile<W> {
             pending: Vec::new(),
             pending_rows: 0,
             pending_bytes: 0,
+            flushed_bytes: 0,
             row_group_rows: settings.row_group_rows.max(1),
         })
     }
@@ -172,7 +176,15 @@ impl<W: Write + Send> GeoParquetFile<W> {
         let mut offset = 0;
         while offset < rows {
             let n = (self.row_group_rows - self.pending_rows).min(rows - offset);
-            self.pending.push(encoded.slice(offset, n));
+            let mut part = encoded.slice(offset, n);
+            if offset > 0 {
+                // The rest of a batch whose head went into a row group
+                // already written: copied, so the whole batch is not kept
+                // alive (and uncounted) by a slice.
+                part = arrow::compute::concat_batches(&self.target_schema, [&part])
+                    .map_err(|err| encode_error(&err))?;
+            }
+            self.pending.push(part);
             self.pending_rows += n;
             self.pending_bytes += bytes * n / rows;
             offset += n;
@@ -239,10 +251,16 @@ impl<W: Write + Send> GeoParquetFile<W> {
         self.pending_bytes
     }
 
-    /// Bytes written so far plus the waiting rows' memory (more than they
-    /// will take encoded).
+    /// Bytes written so far plus the waiting rows' encoded size, estimated
+    /// by the file's ratio so far (their memory before any row group).
     pub fn estimated_size(&self) -> u64 {
-        (self.writer.bytes_written() + self.pending_bytes) as u64
+        let written = self.writer.bytes_written();
+        let waiting = if self.flushed_bytes > 0 {
+            (self.pending_bytes as u128 * written as u128 / self.flushed_bytes as u128) as usize
+        } else {
+            self.pending_bytes
+        };
+        (written + waiting) as u64
     }
 
     /// Writes the waiting rows as a row group now (also to release their
@@ -254,7 +272,7 @@ impl<W: Write + Send> GeoParquetFile<W> {
         }
         let batches = std::mem::take(&mut self.pending);
         self.pending_rows = 0;
-        self.pending_bytes = 0;
+        self.flushed_bytes += std::mem::take(&mut self.pending_bytes);
         let columns = self
             .factory
             .create_column_writers(self.writer.flushed_row_groups().len())
@@ -320,7 +338,8 @@ impl<W: Write + Send> GeoParquetFile<W> {
 
 /// The encodings other than plain, by column. Along a track, neighbouring
 /// values share their sign, exponent and leading mantissa bytes: byte
-/// stream split (every float column, the bbox's too) puts those bytes side
+/// stream split (the top-level float columns and the bbox's; float lists
+/// stay plain) puts those bytes side
 /// by side for zstd, and times and segment numbers grow by nearly the same
 /// step, which delta encoding packs into a few bits. Bulk benchmark,
 /// pyarrow writing the same rows at zstd level 1, against plain: latitude

@@ -57,6 +57,8 @@ impl OpenFile {
 /// Files staged at once at a checkpoint (threads waiting on fsync or an
 /// upload).
 const STAGING_THREADS: usize = 16;
+/// Files uploaded at once to an object store at a checkpoint.
+const UPLOADING_THREADS: usize = 4;
 
 /// A closed file, not yet committed.
 struct ClosedFile {
@@ -244,8 +246,14 @@ impl<'a> DatasetWriter<'a> {
     ) -> Result<Vec<ClosedFile>, SinkError> {
         let output = self.output;
         let count = closed.len() + open.len();
+        // An upload buffers tens of MB (object_store's multipart writer):
+        // fewer at once than local fsyncs.
+        let most = match output {
+            Output::Local(_) => STAGING_THREADS,
+            Output::Store { .. } => UPLOADING_THREADS,
+        };
         let stagers = rayon::ThreadPoolBuilder::new()
-            .num_threads(count.clamp(1, STAGING_THREADS))
+            .num_threads(count.clamp(1, most))
             .build()
             .map_err(|err| SinkError::Encode(format!("cannot start staging threads: {err}")))?;
         let (sender, receiver) = std::sync::mpsc::channel();

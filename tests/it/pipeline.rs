@@ -376,20 +376,12 @@ fn partition_columns_move_to_folders() {
 
 #[test]
 fn small_row_groups_files_and_buffer_keep_every_row() {
-    // Row groups of 500 rows, files closed at 40 kB, and 200 kB for waiting
-    // rows: a granule's rows span row groups and files, and row groups are
-    // written early to bound memory. The rows must be those of a run with
+    // Row groups of 500 rows and 50 kB for waiting rows (row groups written
+    // early to bound memory), then also files closed at 10 kB (a
+    // partition's rows span files). The rows must be those of a run with
     // the default settings, each file read back by pyarrow.
     let granules = util::tasmania_granules();
     let region = r#"{"type": "Polygon", "coordinates": [[[146.0, -44.5], [149.0, -44.5], [149.0, -41.5], [146.0, -41.5], [146.0, -44.5]]]}"#;
-    let (work, report, _) = Case {
-        granules: &granules,
-        region,
-        variables: &VARIABLES[..2],
-        extra: "output: { path: out, row_group_rows: 500, file_mb: 0.04, buffer_mb: 0.2 }\n",
-        python: vec![],
-    }
-    .run();
     let default = Workdir::new();
     default.write("region.json", region);
     default.write(
@@ -401,31 +393,53 @@ fn small_row_groups_files_and_buffer_keep_every_row() {
         ),
     );
     default.run(&["run", "m.yaml"]).success();
-    let rows = util::same_rows(&work.join("out"), &default.join("out"));
-    assert_eq!(rows, report.rows_written);
-    assert!(rows > 5_000, "{rows} rows: too few to span files");
+    for (file_mb, many_files) in [(1.0, false), (0.01, true)] {
+        let extra = format!(
+            "output: {{ path: out, row_group_rows: 500, file_mb: {file_mb}, buffer_mb: 0.05 }}\n"
+        );
+        let (work, report, _) = Case {
+            granules: &granules,
+            region,
+            variables: &VARIABLES[..2],
+            extra: &extra,
+            python: vec![],
+        }
+        .run();
+        let rows = util::same_rows(&work.join("out"), &default.join("out"));
+        assert_eq!(rows, report.rows_written);
+        assert!(rows > 5_000, "{rows} rows: too few to span files");
+        let report_rows: u64 = report.files.iter().map(|file| file.rows).sum();
+        assert_eq!(report_rows, rows);
 
-    let layout: std::collections::BTreeMap<String, Vec<u64>> = serde_json::from_str(
-        &util::python_script("file_layout.py", &[work.join("out").to_str().unwrap()]),
-    )
-    .unwrap();
-    let groups: Vec<u64> = layout.values().flatten().copied().collect();
-    assert_eq!(groups.iter().sum::<u64>(), rows);
-    assert!(groups.iter().all(|&n| (1..=500).contains(&n)), "{layout:?}");
-    assert!(
-        groups.iter().any(|&n| n < 500),
-        "no row group written early: {layout:?}"
-    );
-    let folders: std::collections::BTreeSet<&str> = layout
-        .keys()
-        .filter_map(|path| path.rsplit_once('/').map(|(folder, _)| folder))
-        .collect();
-    assert!(
-        layout.len() > folders.len(),
-        "no partition has a second file: {layout:?}"
-    );
-    let report_rows: u64 = report.files.iter().map(|file| file.rows).sum();
-    assert_eq!(report_rows, rows);
+        let layout: std::collections::BTreeMap<String, Vec<u64>> = serde_json::from_str(
+            &util::python_script("file_layout.py", &[work.join("out").to_str().unwrap()]),
+        )
+        .unwrap();
+        let groups: Vec<u64> = layout.values().flatten().copied().collect();
+        assert_eq!(groups.iter().sum::<u64>(), rows);
+        assert!(groups.iter().all(|&n| (1..=500).contains(&n)), "{layout:?}");
+        let folders: std::collections::BTreeSet<&str> = layout
+            .keys()
+            .filter_map(|path| path.rsplit_once('/').map(|(folder, _)| folder))
+            .collect();
+        if many_files {
+            assert!(
+                layout.len() > folders.len(),
+                "no partition has a second file: {layout:?}"
+            );
+        } else {
+            // One file per partition; a short row group before its last
+            // was written early.
+            assert_eq!(layout.len(), folders.len(), "{layout:?}");
+            assert!(
+                layout
+                    .values()
+                    .filter_map(|file| file.split_last())
+                    .any(|(_, earlier)| earlier.iter().any(|&n| n < 500)),
+                "no row group written early: {layout:?}"
+            );
+        }
+    }
 }
 
 #[test]
