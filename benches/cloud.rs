@@ -68,8 +68,7 @@ fn extract(source: &dyn Hdf5Source, name: &str, request: &Request) -> usize {
     let meta = granule::granule_meta(source, name).unwrap();
     granule::extract(source, name, meta, request)
         .unwrap()
-        .batch
-        .num_rows()
+        .rows()
 }
 
 struct Outcome {

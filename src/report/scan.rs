@@ -13,7 +13,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, DictionaryArray, RecordBatch, StringArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, DictionaryArray, Float64Array, RecordBatch, StringArray,
+};
+use arrow::buffer::NullBuffer;
 use arrow::datatypes::{
     DataType, Field, FieldRef, Float64Type, Int32Type, Int64Type, Schema, TimeUnit,
 };
@@ -333,7 +336,7 @@ impl<'a> Dataset<'a> {
             for batch in reader {
                 let batch = batch.map_err(|err| self.error(relative, &err.to_string()))?;
                 for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-                    for value in as_f64(column).iter().flatten() {
+                    for value in as_f64(column).array().iter().flatten() {
                         let range = scanned
                             .entry(field.name().clone())
                             .or_insert((value, value));
@@ -465,46 +468,13 @@ fn as_f64(column: &ArrayRef) -> F64s {
 struct F64s(ArrayRef);
 
 impl F64s {
+    fn array(&self) -> &Float64Array {
+        self.0.as_primitive::<Float64Type>()
+    }
+
     fn value(&self, index: usize) -> Option<f64> {
         let array = self.0.as_primitive::<Float64Type>();
         array.is_valid(index).then(|| array.value(index))
-    }
-
-    fn iter(&self) -> impl Iterator<Item = Option<f64>> + '_ {
-        self.0.as_primitive::<Float64Type>().iter()
-    }
-}
-
-/// Calls `f` with every non-null value of a numeric or time column as f64
-/// (times in microseconds). Types every value of which an f64 holds
-/// exactly (float32, the integers up to 32 bits) are read in place, not
-/// cast into a new array first.
-fn for_each_f64(column: &ArrayRef, f: impl FnMut(f64)) {
-    use arrow::datatypes::{Float32Type, Int8Type, Int16Type, UInt8Type, UInt16Type, UInt32Type};
-    match column.data_type() {
-        DataType::Float64 => each_value(column.as_primitive::<Float64Type>(), f),
-        DataType::Float32 => each_value(column.as_primitive::<Float32Type>(), f),
-        DataType::Int32 => each_value(column.as_primitive::<Int32Type>(), f),
-        DataType::Int16 => each_value(column.as_primitive::<Int16Type>(), f),
-        DataType::Int8 => each_value(column.as_primitive::<Int8Type>(), f),
-        DataType::UInt32 => each_value(column.as_primitive::<UInt32Type>(), f),
-        DataType::UInt16 => each_value(column.as_primitive::<UInt16Type>(), f),
-        DataType::UInt8 => each_value(column.as_primitive::<UInt8Type>(), f),
-        _ => each_value(as_f64(column).0.as_primitive::<Float64Type>(), f),
-    }
-}
-
-/// `f` with every non-null value (a plain loop over the values when there
-/// are no nulls).
-fn each_value<T>(array: &arrow::array::PrimitiveArray<T>, mut f: impl FnMut(f64))
-where
-    T: arrow::datatypes::ArrowPrimitiveType,
-    T::Native: Into<f64>,
-{
-    if array.null_count() == 0 {
-        array.values().iter().for_each(|&value| f(value.into()));
-    } else {
-        array.iter().flatten().for_each(|value| f(value.into()));
     }
 }
 
@@ -555,10 +525,11 @@ impl Text {
 
     /// Whether rows `a` and `b` hold the same text (equal keys are; a
     /// dictionary may also hold one value under two keys).
+    #[inline]
     fn same(&self, a: usize, b: usize) -> bool {
         if let Text::Dictionary(keys, _) = self
             && keys.null_count() == 0
-            && keys.keys().value(a) == keys.keys().value(b)
+            && keys.keys().values()[a] == keys.keys().values()[b]
         {
             return true;
         }
@@ -639,49 +610,135 @@ fn tally_batch(
             .as_deref()
             .and_then(|name| batch.column_by_name(name))
             .map(as_f64);
-        let (origin, cell) = (binning.origin, binning.cell);
-        let mut current: Option<((i64, i64), CellSums)> = None;
-        for (index, (lon, lat)) in longitude.iter().zip(latitude.iter()).enumerate() {
-            // As SQL's cast of a non-finite number: no cell.
-            let (Some(lon), Some(lat)) = (lon, lat) else {
-                continue;
-            };
-            if !lon.is_finite() || !lat.is_finite() {
-                continue;
-            }
-            let key = (
-                floor_i64((lon - origin.0) / cell.0),
-                floor_i64((lat - origin.1) / cell.1),
-            );
-            if current.as_ref().is_none_or(|(seen, _)| *seen != key) {
-                if let Some((seen, sums)) = current.take() {
-                    add_cell(&mut tally.cells, seen, sums);
-                }
-                current = Some((key, CellSums::default()));
-            }
-            let sums = &mut current.as_mut().expect("set above").1;
-            sums.rows += 1;
-            if let Some(value) = color.as_ref().and_then(|color| color.value(index)) {
-                sums.sum += value;
-                sums.values += 1;
-            }
+        tally_cells(
+            &mut tally.cells,
+            (longitude.array(), latitude.array()),
+            color.as_ref().map(F64s::array),
+            binning,
+        );
+    }
+
+    for ((name, low, width), histogram) in binning.histograms.iter().zip(&mut tally.histograms) {
+        if let Some(column) = batch.column_by_name(name) {
+            histogram.add(column, *low, *width);
         }
-        if let Some((seen, sums)) = current {
-            add_cell(&mut tally.cells, seen, sums);
+    }
+}
+
+/// Adds rows to the map cells they fall in. The loops below run for every
+/// row of the dataset at the end of every run: they read the value slices
+/// directly and keep their sums in locals.
+fn tally_cells(
+    cells: &mut HashMap<(i64, i64), CellSums>,
+    (longitude, latitude): (&Float64Array, &Float64Array),
+    color: Option<&Float64Array>,
+    binning: &Binning,
+) {
+    let (origin, cell) = (binning.origin, binning.cell);
+    let both = NullBuffer::union(longitude.nulls(), latitude.nulls());
+    let (longitude, latitude) = (longitude.values(), latitude.values());
+    let color_nulls = color.and_then(|color| color.nulls());
+    let color = color.map(|color| color.values());
+    let mut current: Option<((i64, i64), CellSums)> = None;
+    for (index, (&lon, &lat)) in longitude.iter().zip(latitude).enumerate() {
+        // As SQL's cast of a non-finite number: no cell.
+        if both.as_ref().is_some_and(|nulls| nulls.is_null(index))
+            || !lon.is_finite()
+            || !lat.is_finite()
+        {
+            continue;
+        }
+        let key = (
+            floor_i64((lon - origin.0) / cell.0),
+            floor_i64((lat - origin.1) / cell.1),
+        );
+        let sums = match &mut current {
+            Some((seen, sums)) if *seen == key => sums,
+            _ => {
+                if let Some((seen, sums)) = current.take() {
+                    add_cell(cells, seen, sums);
+                }
+                &mut current.insert((key, CellSums::default())).1
+            }
+        };
+        sums.rows += 1;
+        if let Some(color) = color
+            && color_nulls.is_none_or(|nulls| nulls.is_valid(index))
+        {
+            sums.sum += color[index];
+            sums.values += 1;
+        }
+    }
+    if let Some((seen, sums)) = current {
+        add_cell(cells, seen, sums);
+    }
+}
+
+impl Bins {
+    /// Adds a numeric or time column's non-null values (times in
+    /// microseconds) to the histogram whose first bin starts at `low`.
+    /// Types every value of which an f64 holds exactly (float32, the
+    /// integers up to 32 bits) are read in place, not cast first.
+    fn add(&mut self, column: &ArrayRef, low: f64, width: f64) {
+        use arrow::datatypes::{
+            Float32Type, Int8Type, Int16Type, UInt8Type, UInt16Type, UInt32Type,
+        };
+        macro_rules! in_place {
+            ($type:ty) => {{
+                let array = column.as_primitive::<$type>();
+                self.add_values(array.values(), array.nulls(), low, width)
+            }};
+        }
+        match column.data_type() {
+            DataType::Float64 => in_place!(Float64Type),
+            DataType::Float32 => in_place!(Float32Type),
+            DataType::Int32 => in_place!(Int32Type),
+            DataType::Int16 => in_place!(Int16Type),
+            DataType::Int8 => in_place!(Int8Type),
+            DataType::UInt32 => in_place!(UInt32Type),
+            DataType::UInt16 => in_place!(UInt16Type),
+            DataType::UInt8 => in_place!(UInt8Type),
+            _ => {
+                let cast = as_f64(column);
+                self.add_values(cast.array().values(), cast.array().nulls(), low, width)
+            }
         }
     }
 
-    let last = binning.bins as i64 - 1;
-    for ((name, low, width), histogram) in binning.histograms.iter().zip(&mut tally.histograms) {
-        let Some(column) = batch.column_by_name(name) else {
-            continue;
+    /// The loop of `add`: sums in row order, kept in locals; only the
+    /// valid indices visited when there are nulls.
+    fn add_values<T: Copy + Into<f64>>(
+        &mut self,
+        values: &[T],
+        nulls: Option<&NullBuffer>,
+        low: f64,
+        width: f64,
+    ) {
+        let bins = self.bins.as_mut_slice();
+        let Some(last) = bins.len().checked_sub(1) else {
+            return;
         };
-        for_each_f64(column, |value| {
-            histogram.count += 1;
-            histogram.sum += value;
-            let bin = floor_i64((value - low) / width).clamp(0, last);
-            histogram.bins[bin as usize] += 1;
-        });
+        let (mut count, mut sum) = (self.count, self.sum);
+        let mut add = |value: f64| {
+            count += 1;
+            sum += value;
+            // floor((value - low) / width), clamped to the bins; NaN goes
+            // to the first.
+            let position = (value - low) / width;
+            let bin = if position >= 0.0 {
+                (position as usize).min(last)
+            } else {
+                0
+            };
+            bins[bin] += 1;
+        };
+        match nulls {
+            None => values.iter().for_each(|&value| add(value.into())),
+            Some(nulls) => nulls
+                .valid_indices()
+                .for_each(|index| add(values[index].into())),
+        }
+        (self.count, self.sum) = (count, sum);
     }
 }
 
@@ -745,6 +802,54 @@ mod tests {
         ] {
             assert_eq!(floor_i64(x), x.floor() as i64, "{x}");
         }
+    }
+
+    #[test]
+    fn histogram_bins_are_floored_clamped_and_skip_nulls() {
+        let (low, width) = (-2.0, 0.5);
+        let values = [
+            Some(-2.0),
+            Some(-1.5000001),
+            Some(-1.5),
+            Some(-2.5),
+            Some(0.0),
+            Some(1e300),
+            Some(f64::NAN),
+            Some(f64::INFINITY),
+            Some(f64::NEG_INFINITY),
+            None,
+            Some(-0.0),
+        ];
+        let mut expected = Bins {
+            bins: vec![0; 4],
+            ..Bins::default()
+        };
+        for value in values.iter().flatten() {
+            expected.count += 1;
+            expected.sum += value;
+            let bin = ((value - low) / width).floor();
+            let bin = if bin.is_nan() {
+                0.0
+            } else {
+                bin.clamp(0.0, 3.0)
+            };
+            expected.bins[bin as usize] += 1;
+        }
+        for column in [
+            Arc::new(arrow::array::Float64Array::from(values.to_vec())) as ArrayRef,
+            Arc::new(arrow::array::Float32Array::from(
+                values.map(|value| value.map(|value| value as f32)).to_vec(),
+            )),
+        ] {
+            let mut bins = Bins {
+                bins: vec![0; 4],
+                ..Bins::default()
+            };
+            bins.add(&column, low, width);
+            assert_eq!(bins.count, 10, "{}", column.data_type());
+            assert_eq!(bins.bins, expected.bins, "{}", column.data_type());
+        }
+        assert_eq!(expected.bins, vec![5, 1, 0, 4]);
     }
 
     #[test]
