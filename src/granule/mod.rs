@@ -890,7 +890,7 @@ impl<'a> BeamReader<'a> {
             );
         }
         self.photons = Some(PhotonRuns::new(
-            &self.beam.name,
+            self.beam.name,
             candidates.ranges,
             n_photons,
         )?);
@@ -921,7 +921,7 @@ impl<'a> BeamReader<'a> {
                     ..ids.partition_point(|&id| id <= last) as u64
             })
             .collect();
-        self.photons = Some(PhotonRuns::new(&self.beam.name, ranges, n_photons)?);
+        self.photons = Some(PhotonRuns::new(self.beam.name, ranges, n_photons)?);
         Ok(())
     }
 
@@ -1130,6 +1130,8 @@ mod tests {
     use super::*;
 
     #[test]
+    // A range that runs backwards is one of the inputs refused.
+    #[allow(clippy::reversed_empty_ranges)]
     fn photon_ranges_that_run_backwards_or_overlap_are_refused() {
         let runs = PhotonRuns::new("gt1l", vec![0..3, 3..3, 5..9], 10).unwrap();
         assert_eq!(runs.offsets.as_ref(), &[0, 3, 3, 7]);

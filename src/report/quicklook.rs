@@ -447,10 +447,10 @@ pub fn render_html(summary: &Summary) -> Result<String, ReportError> {
     );
 
     let map = charts::map_svg(&summary.map).map_err(ReportError)?;
-    let _ = write!(
+    let _ = writeln!(
         html,
         "<section id=\"map\"><h2>Map</h2><figure>{map}<figcaption class=\"note\">{} segments on a grid of \
-         {:.5}&deg; x {:.5}&deg; cells, coloured by {}. {}</figcaption></figure></section>\n",
+         {:.5}&deg; x {:.5}&deg; cells, coloured by {}. {}</figcaption></figure></section>",
         grouped(summary.rows),
         summary.map.cell.0,
         summary.map.cell.1,
