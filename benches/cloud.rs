@@ -68,7 +68,8 @@ fn extract(source: &dyn Hdf5Source, name: &str, request: &Request) -> usize {
     let meta = granule::granule_meta(source, name).unwrap();
     granule::extract(source, name, meta, request)
         .unwrap()
-        .rows()
+        .batch
+        .num_rows()
 }
 
 struct Outcome {

@@ -77,7 +77,7 @@ impl Ledger {
 
 /// What became of one granule.
 enum Outcome {
-    Done(Box<GranuleDetail>, Vec<String>, Vec<RecordBatch>),
+    Done(Box<GranuleDetail>, Vec<String>, RecordBatch),
     Skipped(String),
     Failed(String),
 }
@@ -213,7 +213,7 @@ pub fn run(
                 eprintln!("[{position}/{total}] {line}");
             }
             let added = match outcome {
-                Outcome::Done(detail, notes, batches) => writer.add(&name, &batches).map(|()| {
+                Outcome::Done(detail, notes, batch) => writer.add(&name, &batch).map(|()| {
                     ledger.waiting.insert(name, (Some(*detail), notes, None));
                 }),
                 Outcome::Skipped(reason) => writer.add_empty(&name).map(|()| {
@@ -336,7 +336,7 @@ fn process(plan: &Plan, planned: &PlannedGranule) -> Result<Outcome, GranuleFail
     killpoint::reached("decode");
     let detail = GranuleDetail {
         granule: name.clone(),
-        rows: extracted.rows() as u64,
+        rows: extracted.batch.num_rows() as u64,
         bytes_read: counters.bytes(),
         requests: counters.requests(),
         bytes_decoded: file.decoded_bytes(),
@@ -353,7 +353,7 @@ fn process(plan: &Plan, planned: &PlannedGranule) -> Result<Outcome, GranuleFail
     Ok(Outcome::Done(
         Box::new(detail),
         extracted.warnings,
-        extracted.batches,
+        extracted.batch,
     ))
 }
 

@@ -175,19 +175,10 @@ pub struct BeamCount {
 /// The rows one granule contributes, with what was seen on the way.
 #[derive(Debug)]
 pub struct Extracted {
-    /// A batch per beam with kept rows, in reading order (given to the
-    /// writer as they are: joining them would copy every column once more).
-    pub batches: Vec<RecordBatch>,
+    pub batch: RecordBatch,
     pub meta: GranuleMeta,
     pub beams: Vec<BeamCount>,
     pub warnings: Vec<String>,
-}
-
-impl Extracted {
-    /// Kept rows, all beams.
-    pub fn rows(&self) -> usize {
-        self.batches.iter().map(RecordBatch::num_rows).sum()
-    }
 }
 
 /// Granule-level datasets `granule_meta` reads.
@@ -531,8 +522,10 @@ pub fn extract(
         }
     }
     counts.sort_by_key(|count| BEAMS.iter().position(|beam| *beam == count.beam));
+    let batch = arrow::compute::concat_batches(&request.schema, &batches)
+        .map_err(|err| GranuleError::Invalid(format!("joining beams: {err}")))?;
     Ok(Extracted {
-        batches,
+        batch,
         meta,
         beams: counts,
         warnings,

@@ -119,8 +119,8 @@ impl<'a> DatasetWriter<'a> {
 
     /// Adds every row of `granule` (possibly none). The granule is done once
     /// a later `checkpoint` returns.
-    pub fn add(&mut self, granule: &str, batches: &[RecordBatch]) -> Result<(), SinkError> {
-        for batch in batches.iter().filter(|batch| batch.num_rows() > 0) {
+    pub fn add(&mut self, granule: &str, batch: &RecordBatch) -> Result<(), SinkError> {
+        if batch.num_rows() > 0 {
             let schema = self
                 .schema
                 .get_or_insert_with(|| file_schema(&batch.schema(), &self.partition_by))
