@@ -850,6 +850,19 @@ mod tests {
             assert_eq!(bins.bins, expected.bins, "{}", column.data_type());
         }
         assert_eq!(expected.bins, vec![5, 1, 0, 4]);
+
+        // Without nulls (the plain loop), integers in place, and the sum
+        // added to what earlier batches left, in row order.
+        let column: ArrayRef = Arc::new(arrow::array::Int16Array::from(vec![-3, -2, -1, 0, 1]));
+        let mut bins = Bins {
+            count: 1,
+            sum: 0.25,
+            bins: vec![0; 4],
+        };
+        bins.add(&column, low, width);
+        assert_eq!(bins.count, 6);
+        assert_eq!(bins.sum, 0.25 - 3.0 - 2.0 - 1.0 + 0.0 + 1.0);
+        assert_eq!(bins.bins, vec![2, 0, 1, 2]);
     }
 
     #[test]
