@@ -213,20 +213,22 @@ fn spatial_search_finds_the_same_rows() {
 
 #[test]
 fn credentials_that_expire_mid_run_are_refreshed() {
-    // Keys live 2 s (refreshed at 1.6 s); 40 ms per S3 request makes the
-    // run last well beyond that (about 4 s) however fast decoding gets.
+    // Keys live 2 s (refreshed at 1.6 s); 60 ms per S3 request makes the
+    // run last well beyond that (about 4 s alone on 2 cores) however fast
+    // decoding gets.
+    let ttl = Duration::from_secs(2);
     let config = NasaConfig {
-        credentials_ttl: Duration::from_secs(2),
+        credentials_ttl: ttl,
         ..NasaConfig::default()
     };
-    let nasa = nasa(config, Duration::from_millis(40));
+    let nasa = nasa(config, Duration::from_millis(60));
     let local = workdir(&nasa.local_manifest(), "test-token");
     run(&local);
     let s3 = workdir(&nasa.cmr_manifest("s3", "rgt", true), "test-token");
     let clock = std::time::Instant::now();
     run(&s3);
     assert!(
-        clock.elapsed() > Duration::from_secs(3),
+        clock.elapsed() > ttl,
         "the run must outlive the credentials: {:?}",
         clock.elapsed()
     );
