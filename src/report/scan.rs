@@ -171,9 +171,15 @@ impl Length for Source {
 impl ChunkReader for Source {
     type T = Box<dyn std::io::Read + Send>;
 
+    // Local reads are positional (pread): the handles of one file share
+    // its offset, and its row groups are read on several threads at once
+    // (`File`'s own `ChunkReader` seeks, then reads).
     fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
         Ok(match self {
-            Source::Local(file) => Box::new(file.get_read(start)?),
+            Source::Local(file) => Box::new(std::io::BufReader::new(PositionedReader {
+                file: file.try_clone()?,
+                offset: start,
+            })),
             Source::Remote { len, .. } => {
                 let rest = usize::try_from(len.saturating_sub(start))
                     .map_err(|err| parquet::errors::ParquetError::External(Box::new(err)))?;
@@ -184,11 +190,32 @@ impl ChunkReader for Source {
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
         match self {
-            Source::Local(file) => file.get_bytes(start, length),
+            Source::Local(file) => {
+                use std::os::unix::fs::FileExt;
+                let mut buffer = vec![0; length];
+                file.read_exact_at(&mut buffer, start)?;
+                Ok(buffer.into())
+            }
             Source::Remote { store, path, .. } => crate::store::runtime()
                 .block_on(store.get_range(path, start..start + length as u64))
                 .map_err(|err| parquet::errors::ParquetError::External(Box::new(err))),
         }
+    }
+}
+
+/// Reads a file from `offset` on, by position: never moves the offset the
+/// file's other handles share.
+struct PositionedReader {
+    file: std::fs::File,
+    offset: u64,
+}
+
+impl std::io::Read for PositionedReader {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let read = self.file.read_at(buffer, self.offset)?;
+        self.offset += read as u64;
+        Ok(read)
     }
 }
 
