@@ -14,7 +14,10 @@ if [ ! -f "$work/granules/.complete" ]; then
   touch "$work/granules/.complete"
 fi
 mkdir -p "$work/g20"
-ls "$work/granules"/*.h5 | head -20 | while read -r f; do ln -sf "$f" "$work/g20/"; done
+# The first 20 by name (a glob, not `ls | head`: under pipefail, ls killed
+# by SIGPIPE when head stops reading would end the script).
+granules=("$work/granules"/*.h5)
+for f in "${granules[@]:0:20}"; do ln -sf "$f" "$work/g20/"; done
 
 rss() { # folder label
   cat > "$work/m-$2.yaml" <<YAML
