@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow::array::{
     Array, ArrayRef, BinaryArray, FixedSizeListArray, Float64Array, ListArray, PrimitiveArray,
 };
-use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{
     ArrowPrimitiveType, DataType, Field, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
     Int64Type, Schema, SchemaRef, TimeUnit, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
@@ -134,26 +134,45 @@ pub fn wkb_points(longitude: &Float64Array, latitude: &Float64Array) -> ArrayRef
     Arc::new(BinaryArray::new(offsets, Buffer::from_vec(bytes), None))
 }
 
-fn primitive<T: ArrowPrimitiveType>(values: Vec<T::Native>, valid: Option<Vec<bool>>) -> ArrayRef {
-    let nulls = valid
-        .filter(|mask| mask.iter().any(|ok| !ok))
-        .map(NullBuffer::from);
+fn primitive<T: ArrowPrimitiveType>(values: Vec<T::Native>, nulls: Option<NullBuffer>) -> ArrayRef {
     Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(values), nulls))
 }
 
-/// A flat array of `values`, null where `valid` is false.
-pub fn flat_array(values: Values, valid: Option<Vec<bool>>) -> ArrayRef {
+/// The validity of `values`: null where an element equals `fill` bit for
+/// bit (`fill` holds one value of the same type); `None` when none does.
+/// Packed 64 elements at a time (a `Vec<bool>` of the fill, then of its
+/// negation, then packed, cost 0.6% of a bulk run's instructions).
+fn not_fill(values: &Values, fill: &Values) -> Option<NullBuffer> {
+    macro_rules! mask {
+        ($($variant:ident),*) => {
+            match (values, fill) {
+                $((Values::$variant(values), Values::$variant(fill)) => {
+                    let fill = fill.first()?.to_le_bytes();
+                    let valid = BooleanBuffer::collect_bool(values.len(), |index| {
+                        values[index].to_le_bytes() != fill
+                    });
+                    Some(NullBuffer::new(valid)).filter(|nulls| nulls.null_count() > 0)
+                })*
+                _ => None,
+            }
+        };
+    }
+    mask!(I8, I16, I32, I64, U8, U16, U32, U64, F32, F64)
+}
+
+/// A flat array of `values` with the validity `nulls`.
+fn flat_array(values: Values, nulls: Option<NullBuffer>) -> ArrayRef {
     match values {
-        Values::I8(v) => primitive::<Int8Type>(v, valid),
-        Values::I16(v) => primitive::<Int16Type>(v, valid),
-        Values::I32(v) => primitive::<Int32Type>(v, valid),
-        Values::I64(v) => primitive::<Int64Type>(v, valid),
-        Values::U8(v) => primitive::<UInt8Type>(v, valid),
-        Values::U16(v) => primitive::<UInt16Type>(v, valid),
-        Values::U32(v) => primitive::<UInt32Type>(v, valid),
-        Values::U64(v) => primitive::<UInt64Type>(v, valid),
-        Values::F32(v) => primitive::<Float32Type>(v, valid),
-        Values::F64(v) => primitive::<Float64Type>(v, valid),
+        Values::I8(v) => primitive::<Int8Type>(v, nulls),
+        Values::I16(v) => primitive::<Int16Type>(v, nulls),
+        Values::I32(v) => primitive::<Int32Type>(v, nulls),
+        Values::I64(v) => primitive::<Int64Type>(v, nulls),
+        Values::U8(v) => primitive::<UInt8Type>(v, nulls),
+        Values::U16(v) => primitive::<UInt16Type>(v, nulls),
+        Values::U32(v) => primitive::<UInt32Type>(v, nulls),
+        Values::U64(v) => primitive::<UInt64Type>(v, nulls),
+        Values::F32(v) => primitive::<Float32Type>(v, nulls),
+        Values::F64(v) => primitive::<Float64Type>(v, nulls),
     }
 }
 
@@ -167,10 +186,8 @@ pub fn variable_array(
     n_rows: usize,
     offsets: Option<&OffsetBuffer<i32>>,
 ) -> Result<ArrayRef, GranuleError> {
-    let valid = fill
-        .and_then(|fill| values.fill_mask(fill))
-        .map(|mask| mask.into_iter().map(|is_fill| !is_fill).collect());
-    let flat = flat_array(values, valid);
+    let nulls = fill.and_then(|fill| not_fill(&values, fill));
+    let flat = flat_array(values, nulls);
     let item_type = arrow_type(variable.spec.dtype);
     let flat = if flat.data_type() == &item_type {
         flat
@@ -203,4 +220,37 @@ pub fn variable_array(
 /// An all-null column of the variable's type, for a granule that lacks it.
 pub fn null_column(variable: &OutputVariable, n_rows: usize) -> ArrayRef {
     arrow::array::new_null_array(&variable.data_type(), n_rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_is_null_bit_for_bit_across_words() {
+        let fill = f32::MAX;
+        // 130 values: three 64-bit words of validity, fill in each.
+        let mut values: Vec<f32> = (0..130).map(|i| i as f32 / 3.0).collect();
+        for index in [0, 63, 64, 100, 129] {
+            values[index] = fill;
+        }
+        values[5] = f32::NAN;
+        values[6] = -0.0;
+        let nulls = not_fill(&Values::F32(values.clone()), &Values::F32(vec![fill])).unwrap();
+        let expected: Vec<bool> = values
+            .iter()
+            .map(|v| v.to_bits() != fill.to_bits())
+            .collect();
+        assert_eq!(nulls.iter().collect::<Vec<_>>(), expected);
+        assert_eq!(nulls.null_count(), 5);
+        // A NaN fill matches its own bits only; 0.0 does not match -0.0.
+        let nan = Values::F32(vec![f32::NAN, -f32::NAN, 1.0]);
+        let nulls = not_fill(&nan, &Values::F32(vec![f32::NAN])).unwrap();
+        assert_eq!(nulls.iter().collect::<Vec<_>>(), [false, true, true]);
+        assert!(not_fill(&Values::F32(vec![-0.0]), &Values::F32(vec![0.0])).is_none());
+        // No fill present, no fill value, or a fill of another type: no nulls.
+        assert!(not_fill(&Values::I16(vec![1, 2, 3]), &Values::I16(vec![-999])).is_none());
+        assert!(not_fill(&Values::I16(vec![1, 2, 3]), &Values::I16(vec![])).is_none());
+        assert!(not_fill(&Values::I16(vec![1, 2, 3]), &Values::I32(vec![1])).is_none());
+    }
 }

@@ -212,22 +212,6 @@ impl Values {
         }
         join!(I8, I16, I32, I64, U8, U16, U32, U64, F32, F64)
     }
-
-    /// Whether each element equals `fill` bit for bit (`fill` holds one value of the same type).
-    pub fn fill_mask(&self, fill: &Values) -> Option<Vec<bool>> {
-        macro_rules! mask {
-            ($($variant:ident),*) => {
-                match (self, fill) {
-                    $((Values::$variant(values), Values::$variant(fill)) => {
-                        let fill = fill.first()?.to_le_bytes();
-                        Some(values.iter().map(|x| x.to_le_bytes() == fill).collect())
-                    })*
-                    _ => None,
-                }
-            };
-        }
-        mask!(I8, I16, I32, I64, U8, U16, U32, U64, F32, F64)
-    }
 }
 
 /// What a path in the file names.
