@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, BinaryArray, FixedSizeListArray, Float64Array, ListArray, PrimitiveArray,
+    StringArray,
 };
 use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{
@@ -138,6 +139,14 @@ fn primitive<T: ArrowPrimitiveType>(values: Vec<T::Native>, nulls: Option<NullBu
     Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(values), nulls))
 }
 
+/// `n` copies of `text` as a string column: the bytes repeated (by doubling
+/// copies) and an offset every `text.len()`, not a value pushed per row
+/// (the granule name, 40 bytes, is on every row).
+pub fn repeated(text: &str, n: usize) -> StringArray {
+    let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(text.len(), n));
+    StringArray::new(offsets, Buffer::from(text.repeat(n).into_bytes()), None)
+}
+
 /// The validity of `values`: null where an element equals `fill` bit for
 /// bit (`fill` holds one value of the same type); `None` when none does.
 /// Packed 64 elements at a time (a `Vec<bool>` of the fill, then of its
@@ -225,6 +234,16 @@ pub fn null_column(variable: &OutputVariable, n_rows: usize) -> ArrayRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_text_is_one_value_per_row() {
+        let name = "ATL08_20191217212849_12590513_006_01.h5";
+        let column = repeated(name, 3);
+        assert_eq!(column.iter().collect::<Vec<_>>(), [Some(name); 3]);
+        assert_eq!(column.null_count(), 0);
+        assert_eq!(repeated("gt1l", 0).len(), 0);
+        assert_eq!(repeated("", 2).iter().collect::<Vec<_>>(), [Some(""); 2]);
+    }
 
     #[test]
     fn fill_is_null_bit_for_bit_across_words() {

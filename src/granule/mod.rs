@@ -21,8 +21,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray, UInt8Array, UInt16Array, UInt32Array,
+    Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, TimestampMicrosecondArray,
+    UInt8Array, UInt16Array, UInt32Array,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::SchemaRef;
@@ -931,9 +931,9 @@ impl<'a> BeamReader<'a> {
             vec![None; n_rows]
         };
         let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(vec![self.file_name; n_rows])),
-            Arc::new(StringArray::from(vec![self.beam.name; n_rows])),
-            Arc::new(StringArray::from(vec![self.beam.strength.as_str(); n_rows])),
+            Arc::new(columns::repeated(self.file_name, n_rows)),
+            Arc::new(columns::repeated(self.beam.name, n_rows)),
+            Arc::new(columns::repeated(self.beam.strength.as_str(), n_rows)),
             Arc::new(UInt8Array::from(vec![self.beam.spot; n_rows])),
             Arc::new(UInt16Array::from(vec![self.meta.rgt; n_rows])),
             Arc::new(UInt8Array::from(vec![self.meta.cycle; n_rows])),
