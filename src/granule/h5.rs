@@ -198,6 +198,12 @@ impl Values {
         macro_rules! join {
             ($($variant:ident),*) => {
                 match (self, other) {
+                    // Into nothing yet: `other` is taken as it is, not
+                    // copied (a read of one run is most reads).
+                    $((Values::$variant(a), Values::$variant(b)) if a.is_empty() => {
+                        *a = b;
+                        Ok(())
+                    })*
                     $((Values::$variant(a), Values::$variant(b)) => {
                         a.extend(b);
                         Ok(())

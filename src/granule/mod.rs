@@ -695,8 +695,11 @@ impl<'a> BeamReader<'a> {
         let region = &self.request.region;
         let (south, north) = (region.bounds().min().y, region.bounds().max().y);
         let band = Selection {
-            rows: (0..n_segments as u32)
-                .filter(|&row| latitude[row as usize] > south && latitude[row as usize] < north)
+            rows: latitude
+                .iter()
+                .enumerate()
+                .filter(|&(_, &lat)| lat > south && lat < north)
+                .map(|(row, _)| row as u32)
                 .collect(),
         };
         let longitude = if band.rows.is_empty() {
