@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use hdf5_reader::{FileStorage, Storage, StorageBuffer};
+use hdf5_reader::{Storage, StorageBuffer};
 
 use crate::catalog::{GranuleRef, Location};
 
@@ -200,7 +200,106 @@ impl<S: Storage> Storage for CountingStorage<S> {
 }
 
 /// Opens a local file for range reads.
-pub fn open_local(path: &Path) -> std::io::Result<CountingStorage<FileStorage>> {
-    let storage = FileStorage::open(path).map_err(|err| std::io::Error::other(err.to_string()))?;
-    Ok(CountingStorage::new(storage))
+pub fn open_local(path: &Path) -> std::io::Result<CountingStorage<LocalFile>> {
+    LocalFile::open(path).map(CountingStorage::new)
+}
+
+/// A local file read by ranges (`pread`) into buffers that are not zeroed
+/// first. hdf5-reader's `FileStorage` fills every buffer with zeros and
+/// then reads over them: 1.2% of the bulk benchmark's instructions.
+pub struct LocalFile {
+    file: std::fs::File,
+    len: u64,
+}
+
+impl LocalFile {
+    pub fn open(path: &Path) -> std::io::Result<LocalFile> {
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        Ok(LocalFile { file, len })
+    }
+}
+
+impl Storage for LocalFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_range(&self, offset: u64, len: usize) -> hdf5_reader::error::Result<StorageBuffer> {
+        use std::os::fd::AsRawFd;
+        let end = u64::try_from(len)
+            .ok()
+            .and_then(|needed| offset.checked_add(needed));
+        if end.is_none_or(|end| end > self.len) {
+            return Err(hdf5_reader::error::Error::UnexpectedEof {
+                offset,
+                needed: len as u64,
+                available: self.len.saturating_sub(offset),
+            });
+        }
+        let mut buffer: Vec<u8> = Vec::with_capacity(len);
+        let mut filled = 0;
+        while filled < len {
+            // SAFETY: `pread` writes at most `len - filled` bytes at
+            // `filled` into the buffer's capacity of `len`; only the bytes
+            // it reports written are taken in (`set_len` below, once all
+            // `len` are).
+            let read = unsafe {
+                libc::pread(
+                    self.file.as_raw_fd(),
+                    buffer.as_mut_ptr().add(filled).cast(),
+                    len - filled,
+                    (offset + filled as u64) as libc::off_t,
+                )
+            };
+            match read {
+                0 => {
+                    return Err(hdf5_reader::error::Error::UnexpectedEof {
+                        offset,
+                        needed: len as u64,
+                        available: filled as u64,
+                    });
+                }
+                n if n > 0 => filled += n as usize,
+                _ => {
+                    let err = std::io::Error::last_os_error();
+                    if err.kind() != std::io::ErrorKind::Interrupted {
+                        return Err(err.into());
+                    }
+                }
+            }
+        }
+        // SAFETY: all `len` bytes were written by `pread` above.
+        unsafe { buffer.set_len(len) };
+        Ok(StorageBuffer::from_vec(buffer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_file_reads_exact_ranges_and_refuses_past_the_end() {
+        let bytes: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("granule.h5");
+        std::fs::write(&path, &bytes).unwrap();
+        let file = LocalFile::open(&path).unwrap();
+        assert_eq!(file.len(), 70_000);
+        for (offset, len) in [(0, 0), (0, 1), (123, 4096), (65_000, 5_000), (0, 70_000)] {
+            let read = file.read_range(offset, len).unwrap();
+            assert_eq!(&read[..], &bytes[offset as usize..offset as usize + len]);
+        }
+        for (offset, len) in [(69_999, 2), (70_001, 0), (u64::MAX, 1)] {
+            let Err(err) = file.read_range(offset, len) else {
+                panic!("{offset}+{len}: read past the end");
+            };
+            assert!(
+                matches!(err, hdf5_reader::error::Error::UnexpectedEof { .. }),
+                "{offset}+{len}: {err}"
+            );
+        }
+        assert!(LocalFile::open(&dir.path().join("missing.h5")).is_err());
+    }
 }
