@@ -140,6 +140,11 @@ fn encode_png(pixels: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String>
 
 /// Expands `bounds` so that a degree of longitude and of latitude have
 /// their true ground proportions in a `width` x `height` plot.
+/// What the map's plot shows of `bounds`: widened to the plot's shape.
+pub(super) fn plot_bounds(bounds: [f64; 4]) -> [f64; 4] {
+    true_aspect(bounds, f64::from(MAP_SIZE.0 - 270), 640.0)
+}
+
 fn true_aspect(bounds: [f64; 4], width: f64, height: f64) -> [f64; 4] {
     let [lon0, lat0, lon1, lat1] = bounds;
     let scale = ((lat0 + lat1) / 2.0).to_radians().cos().max(0.05);
@@ -236,7 +241,7 @@ fn draw_map<DB: DrawingBackend>(
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(failed)?;
     let (plot, side) = root.split_horizontally(MAP_SIZE.0 - 190);
-    let bounds = true_aspect(map.bounds, f64::from(MAP_SIZE.0 - 270), 640.0);
+    let bounds = plot_bounds(map.bounds);
     let [lon0, lat0, lon1, lat1] = bounds;
     let mut chart = ChartBuilder::on(&plot)
         .margin(12)

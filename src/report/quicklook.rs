@@ -173,7 +173,10 @@ pub fn summarize(dataset: &str, color: Option<&str>) -> Result<Summary, ReportEr
         bins: BINS,
     };
     // The tracks are drawn from the orbit model while the files are read.
-    let (tally, tracks) = rayon::join(|| data.tally(&binning), || track_lines(&tracks, bounds));
+    let (tally, tracks) = rayon::join(
+        || data.tally(&binning),
+        || track_lines(&tracks, charts::plot_bounds(bounds)),
+    );
     let tally = tally?;
 
     summary.rows = tally.rows;
@@ -350,8 +353,11 @@ fn map_data(
 /// Pieces of track lines: (RGT, lon/lat points).
 type TrackLines = Vec<(u16, Vec<(f64, f64)>)>;
 
-/// The lines of the selected tracks (none when more than `MAX_TRACKS`),
-/// split where they cross the antimeridian; and how many were selected.
+/// The lines of the selected tracks (none when more than `MAX_TRACKS`)
+/// across the latitudes of `bounds` (the map as drawn), split where they
+/// cross the antimeridian or leave those latitudes; and how many were
+/// selected. (On a map wide enough to hold both passes of one track, each
+/// pass is a piece of its own, with its own label.)
 fn track_lines(tracks: &BTreeSet<u16>, bounds: [f64; 4]) -> (TrackLines, usize) {
     use crate::orbit::track_point;
     if tracks.len() > MAX_TRACKS {
@@ -373,28 +379,27 @@ fn track_lines(tracks: &BTreeSet<u16>, bounds: [f64; 4]) -> (TrackLines, usize) 
     let lines = tracks
         .par_iter()
         .flat_map_iter(|&rgt| {
-            let mut pieces: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
-            // The last point worked out, and its index.
-            let mut last: Option<(usize, (f64, f64))> = None;
-            for (k, _) in stretches.iter().enumerate().filter(|(_, meets)| **meets) {
-                let a = match last {
+            let mut pieces: Vec<Vec<(f64, f64)>> = Vec::new();
+            // The index of the last piece's last point, while the next
+            // stretch may continue it; and the last point worked out.
+            let mut end: Option<usize> = None;
+            let mut computed: Option<(usize, (f64, f64))> = None;
+            for k in (0..TRACK_POINTS).filter(|&k| stretches[k]) {
+                let a = match computed {
                     Some((index, point)) if index == k => point,
                     _ => track_point(rgt, u(k)),
                 };
                 let b = track_point(rgt, u(k + 1));
-                last = Some((k + 1, b));
-                let piece = pieces.last_mut().expect("one piece at least");
+                computed = Some((k + 1, b));
                 if (b.0 - a.0).abs() > 180.0 {
-                    pieces.push(Vec::new());
+                    end = None;
                     continue;
                 }
-                if piece.last() != Some(&a) {
-                    if !piece.is_empty() {
-                        pieces.push(Vec::new());
-                    }
-                    pieces.last_mut().expect("just pushed").push(a);
+                if end != Some(k) {
+                    pieces.push(vec![a]);
                 }
-                pieces.last_mut().expect("one piece at least").push(b);
+                pieces.last_mut().expect("pushed above").push(b);
+                end = Some(k + 1);
             }
             pieces
                 .into_iter()
@@ -710,6 +715,22 @@ mod tests {
         }
         // Ascending and descending passes: two pieces a track.
         assert_eq!(lines.iter().filter(|(rgt, _)| *rgt == 1).count(), 2);
+        // A wide box is drawn taller than its data (true aspect): the lines
+        // cover the latitudes drawn, not only the data's.
+        let data = [0.0, 45.0, 10.0, 46.0];
+        let drawn = charts::plot_bounds(data);
+        assert!(
+            drawn[1] < data[1] - 1.0 && drawn[3] > data[3] + 1.0,
+            "{drawn:?}"
+        );
+        let (lines, _) = track_lines(&tracks, drawn);
+        for &rgt in &tracks {
+            let expected: Vec<_> = whole_track_segments(rgt)
+                .into_iter()
+                .filter(|(a, b)| a.1.min(b.1) <= drawn[3] && a.1.max(b.1) >= drawn[1])
+                .collect();
+            assert_eq!(segments(&lines, rgt), expected, "RGT {rgt}");
+        }
     }
 
     #[test]
