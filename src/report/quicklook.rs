@@ -690,6 +690,15 @@ mod tests {
             .collect()
     }
 
+    /// The segments of the whole model track whose latitudes meet those of
+    /// `bounds`.
+    fn segments_meeting(rgt: u16, bounds: [f64; 4]) -> Vec<((f64, f64), (f64, f64))> {
+        whole_track_segments(rgt)
+            .into_iter()
+            .filter(|(a, b)| a.1.min(b.1) <= bounds[3] && a.1.max(b.1) >= bounds[1])
+            .collect()
+    }
+
     #[test]
     fn track_lines_hold_every_segment_that_meets_the_map_and_no_other() {
         let tracks: BTreeSet<u16> = [1, 594, 1387].into();
@@ -705,10 +714,7 @@ mod tests {
         let bounds = [145.0, -44.0, 149.0, -40.5];
         let (lines, _) = track_lines(&tracks, bounds);
         for &rgt in &tracks {
-            let expected: Vec<_> = whole_track_segments(rgt)
-                .into_iter()
-                .filter(|(a, b)| a.1.min(b.1) <= bounds[3] && a.1.max(b.1) >= bounds[1])
-                .collect();
+            let expected = segments_meeting(rgt, bounds);
             assert!(!expected.is_empty());
             assert!(expected.len() < TRACK_POINTS / 20, "{}", expected.len());
             assert_eq!(segments(&lines, rgt), expected, "RGT {rgt}");
@@ -725,11 +731,11 @@ mod tests {
         );
         let (lines, _) = track_lines(&tracks, drawn);
         for &rgt in &tracks {
-            let expected: Vec<_> = whole_track_segments(rgt)
-                .into_iter()
-                .filter(|(a, b)| a.1.min(b.1) <= drawn[3] && a.1.max(b.1) >= drawn[1])
-                .collect();
-            assert_eq!(segments(&lines, rgt), expected, "RGT {rgt}");
+            assert_eq!(
+                segments(&lines, rgt),
+                segments_meeting(rgt, drawn),
+                "RGT {rgt}"
+            );
         }
     }
 
