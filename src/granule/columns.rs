@@ -114,9 +114,10 @@ pub fn output_schema(variables: &[OutputVariable]) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// The `geometry` field: WKB points tagged `geoarrow.wkb` (CRS84).
+/// The `geometry` field: WKB points tagged `geoarrow.wkb` (CRS84); never
+/// null, as latitude and longitude are not.
 pub fn geometry_field() -> Field {
-    Field::new(GEOMETRY_COLUMN, DataType::Binary, true)
+    Field::new(GEOMETRY_COLUMN, DataType::Binary, false)
         .with_extension_type(WkbType::new(Default::default()))
 }
 

@@ -8,6 +8,7 @@ pub mod commit;
 mod encode;
 pub mod journal;
 mod output;
+mod runs;
 mod writer;
 
 use std::collections::BTreeMap;

@@ -86,6 +86,24 @@ def main():
             sys.exit(f"{path}: crs {frame.crs}")
         if not (frame.geometry.x == frame["longitude"]).all() or not (frame.geometry.y == frame["latitude"]).all():
             sys.exit(f"{path}: geometry differs from longitude/latitude")
+        # The covering of a point is the point; its leaves are written as
+        # copies of longitude's and latitude's pages: check values and the
+        # statistics readers prune with, row group by row group.
+        table = pq.read_table(path)
+        if table["geometry"].null_count or table["bbox"].null_count:
+            sys.exit(f"{path}: null geometry or bbox")
+        bbox = table["bbox"].combine_chunks()
+        for leaf, column in [("xmin", "longitude"), ("xmax", "longitude"), ("ymin", "latitude"), ("ymax", "latitude")]:
+            if not bbox.field(leaf).equals(table[column].combine_chunks()):
+                sys.exit(f"{path}: bbox.{leaf} differs from {column}")
+        metadata = pq.ParquetFile(path).metadata
+        for index in range(metadata.num_row_groups):
+            group = metadata.row_group(index)
+            chunks = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+            for leaf, column in [("xmin", "longitude"), ("xmax", "longitude"), ("ymin", "latitude"), ("ymax", "latitude")]:
+                a, b = chunks[f"bbox.{leaf}"], chunks[column]
+                if (a.statistics.min, a.statistics.max, a.num_values) != (b.statistics.min, b.statistics.max, b.num_values):
+                    sys.exit(f"{path}: row group {index}: bbox.{leaf} statistics differ from {column}'s")
         compression = pq.ParquetFile(path).metadata.row_group(0).column(0).compression
         if compression != "ZSTD":
             sys.exit(f"{path}: compression {compression}")
@@ -96,6 +114,15 @@ def main():
     count = duckdb.sql(f"select count(*) from read_parquet('{dataset}/**/*.parquet', hive_partitioning = true)").fetchall()[0][0]
     if count != table.num_rows:
         sys.exit(f"duckdb sees {count} rows, pyarrow {table.num_rows}")
+    # A bbox filter (what spatial readers push down) keeps the rows the
+    # coordinates do.
+    query = f"from read_parquet('{dataset}/**/*.parquet', hive_partitioning = true)"
+    if table.num_rows:
+        middle = duckdb.sql(f"select median(longitude), median(latitude) {query}").fetchall()[0]
+        by_bbox = duckdb.sql(f"select count(*) {query} where bbox.xmin > {middle[0]} and bbox.ymax < {middle[1]}").fetchall()[0][0]
+        by_point = duckdb.sql(f"select count(*) {query} where longitude > {middle[0]} and latitude < {middle[1]}").fetchall()[0][0]
+        if by_bbox != by_point or by_bbox == 0:
+            sys.exit(f"duckdb: a bbox filter keeps {by_bbox} rows, the same filter on the coordinates {by_point}")
     print(table.num_rows)
 
 
