@@ -484,7 +484,10 @@ impl Copies {
                 && a.max_def_level() == b.max_def_level()
                 && a.max_rep_level() == b.max_rep_level()
                 && properties.encoding(pa) == properties.encoding(pb)
-                && properties.dictionary_enabled(pa) == properties.dictionary_enabled(pb)
+                // A dictionary page is stored after the data pages and
+                // moved first at the splice: not copied here.
+                && !properties.dictionary_enabled(pa)
+                && !properties.dictionary_enabled(pb)
                 && properties.statistics_enabled(pa) == properties.statistics_enabled(pb)
                 && properties.compression(pa) == properties.compression(pb)
                 && properties.bloom_filter_properties(pa).is_none()

@@ -5,10 +5,14 @@
 //! parquet's own writer hashes every value into its dictionary and compares
 //! it with the running minimum and maximum: for these three columns, 9.7% of
 //! a bulk run's instructions. Here a value is compared only with the one
-//! before it; the dictionary, statistics, page index and chunk metadata are
-//! the ones parquet's writer gives these columns (dictionary page in PLAIN,
-//! version 1 data pages in RLE_DICTIONARY, one per `data_page_row_count_limit`
-//! rows), and the chunk is spliced into the row group as an encoded chunk.
+//! before it. The chunk has what parquet's writer gives these columns (a
+//! dictionary page in PLAIN, version 1 data pages in RLE_DICTIONARY, chunk
+//! and page statistics, column and offset index), with two differences: a
+//! page holds `data_page_row_count_limit` rows exactly (parquet cuts after
+//! a 1,024-row batch), and the column index's boundary order is left
+//! unordered. Each run is one RLE run; a column whose values do not come
+//! in long runs, or whose dictionary would pass its page size limit, is
+//! left to parquet's writer.
 
 use arrow::array::{Array, StringArray};
 use bytes::Bytes;
@@ -103,6 +107,12 @@ pub(super) fn encode(
         }
     }
     let rows: usize = runs.iter().map(|run| run.1).sum();
+    let dictionary_bytes: usize = dictionary.iter().map(|value| 4 + value.len()).sum();
+    if runs.len() * 8 > rows
+        || dictionary_bytes > properties.column_dictionary_page_size_limit(column.path())
+    {
+        return Ok(None);
+    }
     let level = match properties.compression(column.path()) {
         Compression::ZSTD(level) => Some(level.compression_level()),
         _ => None,
@@ -344,8 +354,8 @@ mod tests {
         for array in [&first, &second] {
             expected.extend(array.iter().flatten().map(String::from));
         }
-        let more: Vec<&str> = (0..30)
-            .map(|i| if i < 20 { "gt3r" } else { "gt1l" })
+        let more: Vec<&str> = (0..60)
+            .map(|i| if i < 40 { "gt3r" } else { "gt1l" })
             .collect();
         let third = StringArray::from(more.clone());
         expected.extend(more.iter().map(|value| value.to_string()));
@@ -409,13 +419,20 @@ mod tests {
     }
 
     #[test]
-    fn nulls_and_values_past_the_statistics_length_are_left_to_parquet() {
+    fn nulls_short_runs_and_values_past_the_statistics_length_are_left_to_parquet() {
         let arrow = Schema::new(vec![Field::new("name", DataType::Utf8, false)]);
         let schema = ArrowSchemaConverter::new().convert(&arrow).unwrap();
         let properties = properties(20_000);
         let nulls = StringArray::from(vec![Some("a"), None]);
         assert!(
             encode(&[&nulls], schema.column(0), &properties)
+                .unwrap()
+                .is_none()
+        );
+        let unsorted: Vec<String> = (0..100).map(|i| format!("g{i}")).collect();
+        let unsorted = StringArray::from(unsorted);
+        assert!(
+            encode(&[&unsorted], schema.column(0), &properties)
                 .unwrap()
                 .is_none()
         );
@@ -426,9 +443,9 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        let one = StringArray::from(vec!["only"; 5]);
+        let one = StringArray::from(vec!["only"; 8]);
         let file = written(&[&one], properties);
-        assert_eq!(read(&file, None).0, vec!["only"; 5]);
+        assert_eq!(read(&file, None).0, vec!["only"; 8]);
     }
 
     #[test]
