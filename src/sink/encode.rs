@@ -528,9 +528,7 @@ impl Copies {
             }),
         }
     }
-}
 
-impl Copies {
     fn source(&self, leaf: usize) -> Option<(usize, &ColumnDescPtr)> {
         self.source
             .get(leaf)?
