@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, StructArray};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StructArray};
 use arrow::datatypes::{DataType, Float64Type, Schema, SchemaRef};
 use bytes::Bytes;
 use geoarrow_schema::Dimension;
@@ -153,13 +153,18 @@ impl<W: Write + Send> GeoParquetFile<W> {
         let coordinates = (index("longitude")?, index("latitude")?);
         let level = ZstdLevel::try_new(settings.zstd_level).map_err(|err| encode_error(&err))?;
         // Dictionaries only for the text columns (granule, beam, strength:
-        // a few values each). Coordinates, times, heights and WKB points are
-        // nearly all distinct: a dictionary there costs a hash per value
-        // until the page falls back to plain, and saves nothing after zstd.
+        // a few values each) and the required small integers (rgt, cycle,
+        // region, spot), all written from their runs by `sink::runs`.
+        // Coordinates, times, heights and WKB points are nearly all
+        // distinct: a dictionary there costs a hash per value until the
+        // page falls back to plain, and saves nothing after zstd.
         let builder = schema
             .fields()
             .iter()
-            .filter(|field| field.data_type() == &DataType::Utf8)
+            .filter(|field| {
+                field.data_type() == &DataType::Utf8
+                    || (!field.is_nullable() && super::runs::supports(field.data_type()))
+            })
             .fold(
                 WriterProperties::builder().set_dictionary_enabled(false),
                 |builder, field| {
@@ -195,7 +200,7 @@ impl<W: Write + Send> GeoParquetFile<W> {
             .map(|leaf| {
                 let column = parquet_schema.column(leaf);
                 let field = parquet_schema.get_column_root_idx(leaf);
-                (target_schema.field(field).data_type() == &DataType::Utf8
+                (super::runs::supports(target_schema.field(field).data_type())
                     && super::runs::applies(&column, writer.properties()))
                 .then_some((field, column))
             })
@@ -325,7 +330,8 @@ impl<W: Write + Send> GeoParquetFile<W> {
             .factory
             .create_column_writers(self.writer.flushed_row_groups().len())
             .map_err(|err| encode_error(&err))?;
-        // The leaves of every batch, by column (none for copied columns).
+        // The leaves of every batch, by column (none for copied columns and
+        // those `runs` writes).
         let mut leaves: Vec<Vec<ArrowLeafColumn>> = columns
             .iter()
             .map(|_| Vec::with_capacity(batches.len()))
@@ -339,9 +345,12 @@ impl<W: Write + Send> GeoParquetFile<W> {
                 .zip(batch.columns())
                 .zip(&self.copies.leaves_per_field)
             {
+                // Copied columns need no leaves, nor do those `runs` writes
+                // (their leaves are computed if it hands them back).
                 let copied =
                     (first_leaf..first_leaf + count).all(|leaf| self.copies.source(leaf).is_some());
-                if !copied {
+                let from_runs = self.runs.get(first_leaf).is_some_and(Option::is_some);
+                if !copied && !from_runs {
                     let computed =
                         compute_leaves(field, array).map_err(|err| encode_error(&err))?;
                     for (leaf, column) in computed.into_iter().zip(first_leaf..) {
@@ -356,7 +365,7 @@ impl<W: Write + Send> GeoParquetFile<W> {
                 first_leaf += count;
             }
         }
-        let (copies, runs) = (&self.copies, &self.runs);
+        let (copies, runs, target) = (&self.copies, &self.runs, &self.target_schema);
         let properties = self.writer.properties().clone();
         let chunks: Vec<Encoded> = columns
             .into_par_iter()
@@ -367,15 +376,18 @@ impl<W: Write + Send> GeoParquetFile<W> {
                     return Ok(Encoded::Copy);
                 }
                 if let Some((field, descriptor)) = runs.get(index).and_then(Option::as_ref) {
-                    let arrays: Vec<&StringArray> = batches
-                        .iter()
-                        .filter_map(|batch| batch.column(*field).as_string_opt::<i32>())
-                        .collect();
-                    if arrays.len() == batches.len()
-                        && let Some(chunk) =
-                            super::runs::encode(&arrays, descriptor.clone(), &properties)?
+                    let arrays: Vec<&ArrayRef> =
+                        batches.iter().map(|batch| batch.column(*field)).collect();
+                    if let Some(chunk) =
+                        super::runs::encode(&arrays, descriptor.clone(), &properties)?
                     {
                         return Ok(Encoded::Runs(chunk));
+                    }
+                    // Left to parquet: the column's one leaf of each batch.
+                    for array in arrays {
+                        for leaf in compute_leaves(target.field(*field), array)? {
+                            column.write(&leaf)?;
+                        }
                     }
                 }
                 for leaf in &leaves {

@@ -1,10 +1,13 @@
-//! Text columns whose values come in long runs (granule, beam, beam
-//! strength: a few distinct values, each repeated for thousands of rows),
-//! encoded straight to a dictionary page and RLE data pages.
+//! Columns whose values come in long runs (the text columns granule, beam
+//! and beam strength, and the never-null small integers rgt, cycle, region:
+//! a few distinct values, each repeated for thousands of rows), encoded
+//! straight to a dictionary page and RLE data pages.
 //!
 //! parquet's own writer hashes every value into its dictionary and compares
-//! it with the running minimum and maximum: for these three columns, 9.7% of
-//! a bulk run's instructions. Here a value is compared only with the one
+//! it with the running minimum and maximum: for the three text columns,
+//! 9.7% of a bulk run's instructions. Without a dictionary, the integers
+//! were written PLAIN, four bytes a row, for zstd to squeeze back to
+//! nothing. Here a value is compared only with the one
 //! before it. The chunk has what parquet's writer gives these columns (a
 //! dictionary page in PLAIN, version 1 data pages in RLE_DICTIONARY, chunk
 //! and page statistics, column and offset index), with two differences: a
@@ -14,7 +17,10 @@
 //! in long runs, or whose dictionary would pass its page size limit, is
 //! left to parquet's writer.
 
-use arrow::array::{Array, StringArray};
+use std::hash::Hash;
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{DataType, Int8Type, Int16Type, Int32Type, UInt8Type, UInt16Type};
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, EncodingMask, PageType, Type};
 use parquet::column::page::{CompressedPage, Page, PageWriter};
@@ -30,12 +36,27 @@ use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::{ColumnDescPtr, ColumnDescriptor};
 use rustc_hash::FxHashMap;
 
-/// Whether a column is written here: a required, unnested byte array with a
-/// dictionary, page statistics, no bloom filter, zstd or no compression,
-/// version 1 pages.
+/// Whether rows of this Arrow type can be written here: text, and the
+/// integers parquet stores as INT32 whose order as an i32 is their own
+/// (not UInt32, whose large values would read as negative).
+pub(super) fn supports(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Utf8
+            | DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::UInt8
+            | DataType::UInt16
+    )
+}
+
+/// Whether a column is written here: a required, unnested byte array or
+/// INT32 with a dictionary, page statistics, no bloom filter, zstd or no
+/// compression, version 1 pages.
 pub(super) fn applies(column: &ColumnDescriptor, properties: &WriterProperties) -> bool {
     let path = column.path();
-    column.physical_type() == Type::BYTE_ARRAY
+    matches!(column.physical_type(), Type::BYTE_ARRAY | Type::INT32)
         && column.max_def_level() == 0
         && column.max_rep_level() == 0
         && properties.dictionary_enabled(path)
@@ -55,11 +76,137 @@ pub(super) struct Chunk {
     pub close: ColumnCloseResult,
 }
 
-/// Encodes `arrays` (the row group's rows, in order) as one column chunk;
-/// `None` when a value is null or longer than the statistics may hold
-/// untruncated (parquet's writer then encodes the column).
+/// A value of a column written here: text or an INT32 number.
+trait RunValue: Copy + Eq + Hash + Ord {
+    const TYPE: Type;
+    /// Whether the statistics hold the value untruncated.
+    fn fits(self, limit: usize) -> bool;
+    /// Appends the value in PLAIN encoding.
+    fn plain(self, out: &mut Vec<u8>);
+    /// The value as the column index holds it.
+    fn index_bytes(self) -> Vec<u8>;
+    /// Bytes of text (none for numbers: the chunk then records none).
+    fn text_bytes(self) -> Option<i64>;
+    /// Statistics of values from `min` to `max` (no nulls).
+    fn statistics(min: Self, max: Self, signed: bool) -> Statistics;
+}
+
+impl RunValue for &str {
+    const TYPE: Type = Type::BYTE_ARRAY;
+
+    fn fits(self, limit: usize) -> bool {
+        self.len() <= limit
+    }
+
+    fn plain(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&(self.len() as u32).to_le_bytes());
+        out.extend_from_slice(self.as_bytes());
+    }
+
+    fn index_bytes(self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+
+    fn text_bytes(self) -> Option<i64> {
+        Some(self.len() as i64)
+    }
+
+    fn statistics(min: Self, max: Self, signed: bool) -> Statistics {
+        Statistics::ByteArray(
+            ValueStatistics::new(
+                Some(ByteArray::from(min.as_bytes().to_vec())),
+                Some(ByteArray::from(max.as_bytes().to_vec())),
+                None,
+                Some(0),
+                false,
+            )
+            .with_backwards_compatible_min_max(signed),
+        )
+    }
+}
+
+impl RunValue for i32 {
+    const TYPE: Type = Type::INT32;
+
+    fn fits(self, _: usize) -> bool {
+        true
+    }
+
+    fn plain(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+
+    fn index_bytes(self) -> Vec<u8> {
+        self.to_le_bytes().to_vec()
+    }
+
+    fn text_bytes(self) -> Option<i64> {
+        None
+    }
+
+    fn statistics(min: Self, max: Self, signed: bool) -> Statistics {
+        Statistics::Int32(
+            ValueStatistics::new(Some(min), Some(max), None, Some(0), false)
+                .with_backwards_compatible_min_max(signed),
+        )
+    }
+}
+
+/// The distinct values in order of appearance, and the rows as runs of
+/// (value, length).
+struct Runs<V> {
+    dictionary: Vec<V>,
+    keys: FxHashMap<V, u32>,
+    runs: Vec<(u32, usize)>,
+    previous: Option<V>,
+}
+
+impl<V: RunValue> Runs<V> {
+    fn new() -> Self {
+        Runs {
+            dictionary: Vec::new(),
+            keys: FxHashMap::default(),
+            runs: Vec::new(),
+            previous: None,
+        }
+    }
+
+    /// Adds the next rows; `None` when a value does not fit the statistics.
+    fn extend(&mut self, values: impl Iterator<Item = V>, limit: usize) -> Result<Option<()>> {
+        for value in values {
+            if self.previous == Some(value) {
+                if let Some(run) = self.runs.last_mut() {
+                    run.1 += 1;
+                }
+                continue;
+            }
+            self.previous = Some(value);
+            let key = match self.keys.get(&value) {
+                Some(key) => *key,
+                None if !value.fits(limit) => return Ok(None),
+                None => {
+                    let key = u32::try_from(self.dictionary.len())
+                        .map_err(|_| ParquetError::General("too many distinct values".into()))?;
+                    self.dictionary.push(value);
+                    self.keys.insert(value, key);
+                    key
+                }
+            };
+            match self.runs.last_mut() {
+                Some(run) if run.0 == key => run.1 += 1,
+                _ => self.runs.push((key, 1)),
+            }
+        }
+        Ok(Some(()))
+    }
+}
+
+/// Encodes `arrays` (the row group's rows, in order, all of one type that
+/// `supports` accepts) as one column chunk; `None` when a value is null or
+/// longer than the statistics may hold untruncated, or the values do not
+/// come in long runs (parquet's writer then encodes the column).
 pub(super) fn encode(
-    arrays: &[&StringArray],
+    arrays: &[&ArrayRef],
     column: ColumnDescPtr,
     properties: &WriterProperties,
 ) -> Result<Option<Chunk>> {
@@ -71,48 +218,76 @@ pub(super) fn encode(
     .flatten()
     .min()
     .unwrap_or(usize::MAX);
-    // The distinct values in order of appearance, and the rows as runs of
-    // (value, length).
-    let mut dictionary: Vec<&str> = Vec::new();
-    let mut keys: FxHashMap<&str, u32> = FxHashMap::default();
-    let mut runs: Vec<(u32, usize)> = Vec::new();
-    for array in arrays {
-        if array.null_count() > 0 {
-            return Ok(None);
-        }
-        let mut previous: Option<&str> = None;
-        for value in array.iter().flatten() {
-            if previous == Some(value) {
-                if let Some(run) = runs.last_mut() {
-                    run.1 += 1;
-                }
-                continue;
-            }
-            previous = Some(value);
-            let key = match keys.get(value) {
-                Some(key) => *key,
-                None if value.len() > limit => return Ok(None),
-                None => {
-                    let key = u32::try_from(dictionary.len())
-                        .map_err(|_| ParquetError::General("too many distinct values".into()))?;
-                    dictionary.push(value);
-                    keys.insert(value, key);
-                    key
-                }
-            };
-            match runs.last_mut() {
-                Some(run) if run.0 == key => run.1 += 1,
-                _ => runs.push((key, 1)),
-            }
-        }
+    if arrays.iter().any(|array| array.null_count() > 0) {
+        return Ok(None);
     }
-    let rows: usize = runs.iter().map(|run| run.1).sum();
-    let dictionary_bytes: usize = dictionary.iter().map(|value| 4 + value.len()).sum();
-    if runs.len() * 8 > rows
-        || dictionary_bytes > properties.column_dictionary_page_size_limit(column.path())
+    let Some(first) = arrays.first() else {
+        return Ok(None);
+    };
+    if arrays
+        .iter()
+        .any(|array| array.data_type() != first.data_type())
     {
         return Ok(None);
     }
+    macro_rules! numbers {
+        ($type:ty) => {{
+            let mut runs = Runs::<i32>::new();
+            for array in arrays {
+                let values = array.as_primitive::<$type>().values().iter();
+                if runs
+                    .extend(values.map(|&value| i32::from(value)), limit)?
+                    .is_none()
+                {
+                    return Ok(None);
+                }
+            }
+            write_chunk(runs, column, properties)
+        }};
+    }
+    match (first.data_type(), column.physical_type()) {
+        (DataType::Utf8, Type::BYTE_ARRAY) => {
+            let mut runs = Runs::<&str>::new();
+            for array in arrays {
+                if runs
+                    .extend(array.as_string::<i32>().iter().flatten(), limit)?
+                    .is_none()
+                {
+                    return Ok(None);
+                }
+            }
+            write_chunk(runs, column, properties)
+        }
+        (DataType::Int8, Type::INT32) => numbers!(Int8Type),
+        (DataType::Int16, Type::INT32) => numbers!(Int16Type),
+        (DataType::Int32, Type::INT32) => numbers!(Int32Type),
+        (DataType::UInt8, Type::INT32) => numbers!(UInt8Type),
+        (DataType::UInt16, Type::INT32) => numbers!(UInt16Type),
+        _ => Ok(None),
+    }
+}
+
+/// The chunk of `runs`: a PLAIN dictionary page, then RLE_DICTIONARY pages
+/// of `data_page_row_count_limit` rows, each run one RLE run.
+fn write_chunk<V: RunValue>(
+    runs: Runs<V>,
+    column: ColumnDescPtr,
+    properties: &WriterProperties,
+) -> Result<Option<Chunk>> {
+    let Runs {
+        dictionary, runs, ..
+    } = runs;
+    let rows: usize = runs.iter().map(|run| run.1).sum();
+    let mut plain = Vec::new();
+    for value in &dictionary {
+        value.plain(&mut plain);
+    }
+    if runs.len() * 8 > rows
+        || plain.len() > properties.column_dictionary_page_size_limit(column.path())
+    {
+        return Ok(None);
+    }
+    let signed = column.sort_order().is_signed();
     let level = match properties.compression(column.path()) {
         Compression::ZSTD(level) => Some(level.compression_level()),
         _ => None,
@@ -131,11 +306,6 @@ pub(super) fn encode(
     let mut writer = SerializedPageWriter::new(&mut sink);
     let (mut compressed, mut uncompressed) = (0u64, 0u64);
 
-    let mut plain = Vec::new();
-    for value in &dictionary {
-        plain.extend_from_slice(&(value.len() as u32).to_le_bytes());
-        plain.extend_from_slice(value.as_bytes());
-    }
     let (buf, size) = compress(plain)?;
     let spec = writer.write_page(CompressedPage::new(
         Page::DictionaryPage {
@@ -153,17 +323,18 @@ pub(super) fn encode(
     let key_bytes = bit_width.div_ceil(8) as usize;
     let header_statistics = properties.write_page_header_statistics(column.path());
     let page_rows = properties.data_page_row_count_limit().max(1);
-    let mut column_index = ColumnIndexBuilder::new(Type::BYTE_ARRAY);
+    let mut column_index = ColumnIndexBuilder::new(V::TYPE);
     let mut offset_index = OffsetIndexBuilder::new();
     let (mut data_pages, mut first_data_page) = (0, None);
-    let (mut chunk_min, mut chunk_max): (Option<&str>, Option<&str>) = (None, None);
-    let mut text_bytes = 0i64;
+    let (mut chunk_min, mut chunk_max): (Option<V>, Option<V>) = (None, None);
+    let mut text_bytes: Option<i64> = None;
     // The next run, and how many of its rows earlier pages hold.
     let (mut run, mut used) = (0, 0);
     while run < runs.len() {
         let mut page = vec![bit_width];
-        let (mut count, mut page_bytes) = (0, 0i64);
-        let (mut min, mut max): (Option<&str>, Option<&str>) = (None, None);
+        let mut count = 0;
+        let mut page_bytes: Option<i64> = None;
+        let (mut min, mut max): (Option<V>, Option<V>) = (None, None);
         while count < page_rows && run < runs.len() {
             let (key, length) = runs[run];
             let taken = (length - used).min(page_rows - count);
@@ -172,17 +343,23 @@ pub(super) fn encode(
             let value = dictionary[key as usize];
             min = Some(min.map_or(value, |min| min.min(value)));
             max = Some(max.map_or(value, |max| max.max(value)));
-            page_bytes += (value.len() * taken) as i64;
+            if let Some(bytes) = value.text_bytes() {
+                *page_bytes.get_or_insert(0) += bytes * taken as i64;
+            }
             count += taken;
             used += taken;
             if used == length {
                 (run, used) = (run + 1, 0);
             }
         }
-        let (min, max) = (min.unwrap_or_default(), max.unwrap_or_default());
+        let (Some(min), Some(max)) = (min, max) else {
+            break;
+        };
         chunk_min = Some(chunk_min.map_or(min, |chunk| chunk.min(min)));
         chunk_max = Some(chunk_max.map_or(max, |chunk| chunk.max(max)));
-        text_bytes += page_bytes;
+        if let Some(bytes) = page_bytes {
+            *text_bytes.get_or_insert(0) += bytes;
+        }
         let (buf, size) = compress(page)?;
         let spec = writer.write_page(CompressedPage::new(
             Page::DataPage {
@@ -191,7 +368,7 @@ pub(super) fn encode(
                 encoding: properties.dictionary_data_page_encoding(),
                 def_level_encoding: Encoding::RLE,
                 rep_level_encoding: Encoding::RLE,
-                statistics: header_statistics.then(|| statistics(min, max)),
+                statistics: header_statistics.then(|| V::statistics(min, max, signed)),
             },
             size,
         ))?;
@@ -199,12 +376,11 @@ pub(super) fn encode(
         data_pages += 1;
         compressed += spec.bytes_written;
         uncompressed += spec.uncompressed_size as u64;
-        column_index.append(false, min.as_bytes().to_vec(), max.as_bytes().to_vec(), 0);
+        column_index.append(false, min.index_bytes(), max.index_bytes(), 0);
         offset_index.append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
         offset_index.append_row_count(count as i64);
-        offset_index.append_unencoded_byte_array_data_bytes(Some(page_bytes));
+        offset_index.append_unencoded_byte_array_data_bytes(page_bytes);
     }
-    drop(writer);
 
     let encodings = [Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY];
     let mut metadata = ColumnChunkMetaData::builder(column.clone())
@@ -227,9 +403,9 @@ pub(super) fn encode(
         .set_num_values(rows as i64)
         .set_data_page_offset(first_data_page.unwrap_or(compressed) as i64)
         .set_dictionary_page_offset(Some(0))
-        .set_unencoded_byte_array_data_bytes(Some(text_bytes));
+        .set_unencoded_byte_array_data_bytes(text_bytes);
     if let (Some(min), Some(max)) = (chunk_min, chunk_max) {
-        metadata = metadata.set_statistics(statistics(min, max));
+        metadata = metadata.set_statistics(V::statistics(min, max, signed));
     }
     let bytes = Bytes::from(sink.into_inner()?);
     Ok(Some(Chunk {
@@ -243,20 +419,6 @@ pub(super) fn encode(
         },
         bytes,
     }))
-}
-
-/// Statistics of text values (no nulls).
-fn statistics(min: &str, max: &str) -> Statistics {
-    Statistics::ByteArray(
-        ValueStatistics::new(
-            Some(ByteArray::from(min.as_bytes().to_vec())),
-            Some(ByteArray::from(max.as_bytes().to_vec())),
-            None,
-            Some(0),
-            false,
-        )
-        .with_backwards_compatible_min_max(false),
-    )
 }
 
 /// Bits to hold `value` (0 for 0), as parquet sizes dictionary keys.
@@ -281,8 +443,8 @@ fn uleb128(out: &mut Vec<u8>, mut value: u64) {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::AsArray;
-    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::array::StringArray;
+    use arrow::datatypes::{Field, Schema};
     use parquet::arrow::ArrowSchemaConverter;
     use parquet::arrow::arrow_reader::{
         ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
@@ -303,7 +465,17 @@ mod tests {
 
     /// A file of one required text column `name`, written by `encode`.
     fn written(arrays: &[&StringArray], properties: WriterProperties) -> Bytes {
-        let arrow = Schema::new(vec![Field::new("name", DataType::Utf8, false)]);
+        let arrays: Vec<ArrayRef> = arrays
+            .iter()
+            .map(|array| Arc::new((*array).clone()) as ArrayRef)
+            .collect();
+        written_as(DataType::Utf8, &arrays, properties)
+    }
+
+    /// A file of one required column `name` of `data_type`, written by `encode`.
+    fn written_as(data_type: DataType, arrays: &[ArrayRef], properties: WriterProperties) -> Bytes {
+        let arrays: Vec<&ArrayRef> = arrays.iter().collect();
+        let arrow = Schema::new(vec![Field::new("name", data_type, false)]);
         let schema = ArrowSchemaConverter::new().convert(&arrow).unwrap();
         let column = schema.column(0);
         assert!(applies(&column, &properties));
@@ -314,7 +486,7 @@ mod tests {
         )
         .unwrap();
         let mut row_group = writer.next_row_group().unwrap();
-        let chunk = encode(arrays, column, &properties).unwrap().unwrap();
+        let chunk = encode(&arrays, column, &properties).unwrap().unwrap();
         row_group.append_column(&chunk.bytes, chunk.close).unwrap();
         row_group.close().unwrap();
         Bytes::from(writer.into_inner().unwrap())
@@ -360,6 +532,14 @@ mod tests {
         let third = StringArray::from(more.clone());
         expected.extend(more.iter().map(|value| value.to_string()));
         let file = written(&[&first, &second, &third], properties(7));
+        assert_eq!(
+            metadata_of(&file)
+                .row_group(0)
+                .column(0)
+                .encodings()
+                .collect::<Vec<_>>(),
+            [Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY]
+        );
 
         let (values, metadata) = read(&file, None);
         assert_eq!(values, expected);
@@ -395,16 +575,8 @@ mod tests {
         for (page, rows) in pages.iter().enumerate() {
             let min = rows.iter().min().unwrap().as_bytes();
             let max = rows.iter().max().unwrap().as_bytes();
-            assert_eq!(
-                index.min_value(page).map(|value| value.as_ref()),
-                Some(min),
-                "page {page}"
-            );
-            assert_eq!(
-                index.max_value(page).map(|value| value.as_ref()),
-                Some(max),
-                "page {page}"
-            );
+            assert_eq!(index.min_value(page), Some(min), "page {page}");
+            assert_eq!(index.max_value(page), Some(max), "page {page}");
             assert_eq!(index.null_count(page), Some(0));
         }
 
@@ -425,27 +597,138 @@ mod tests {
         let properties = properties(20_000);
         let nulls = StringArray::from(vec![Some("a"), None]);
         assert!(
-            encode(&[&nulls], schema.column(0), &properties)
+            encode(&[&text(nulls)], schema.column(0), &properties)
                 .unwrap()
                 .is_none()
         );
         let unsorted: Vec<String> = (0..100).map(|i| format!("g{i}")).collect();
         let unsorted = StringArray::from(unsorted);
         assert!(
-            encode(&[&unsorted], schema.column(0), &properties)
+            encode(&[&text(unsorted)], schema.column(0), &properties)
                 .unwrap()
                 .is_none()
         );
         let long = "x".repeat(65);
         let long = StringArray::from(vec!["a", long.as_str()]);
         assert!(
-            encode(&[&long], schema.column(0), &properties)
+            encode(&[&text(long)], schema.column(0), &properties)
                 .unwrap()
                 .is_none()
         );
         let one = StringArray::from(vec!["only"; 8]);
         let file = written(&[&one], properties);
         assert_eq!(read(&file, None).0, vec!["only"; 8]);
+    }
+
+    fn text(array: StringArray) -> ArrayRef {
+        Arc::new(array)
+    }
+
+    fn metadata_of(file: &Bytes) -> Arc<ParquetMetaData> {
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+        ParquetRecordBatchReaderBuilder::try_new_with_options(file.clone(), options)
+            .unwrap()
+            .metadata()
+            .clone()
+    }
+
+    /// The file's one column as i64 values, read through parquet's reader.
+    fn read_numbers(file: &Bytes, selection: Option<RowSelection>) -> Vec<i64> {
+        let mut builder = ParquetRecordBatchReaderBuilder::try_new(file.clone()).unwrap();
+        if let Some(selection) = selection {
+            builder = builder.with_row_selection(selection);
+        }
+        let mut values = Vec::new();
+        for batch in builder.build().unwrap() {
+            let column = arrow::compute::cast(batch.unwrap().column(0), &DataType::Int64).unwrap();
+            values.extend(
+                column
+                    .as_primitive::<arrow::datatypes::Int64Type>()
+                    .values()
+                    .iter(),
+            );
+        }
+        values
+    }
+
+    #[test]
+    fn integer_runs_read_back_as_their_type_with_statistics_and_index() {
+        use arrow::array::{Int32Array, UInt16Array};
+        // rgt-like values (UInt16 in Arrow, INT32 with an unsigned logical
+        // type in parquet): runs across arrays and 7-row pages.
+        let first: Vec<u16> = [vec![1387; 15], vec![2; 12]].concat();
+        let second: Vec<u16> = [vec![2; 9], vec![640; 36], vec![1387; 6]].concat();
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(UInt16Array::from(first.clone())),
+            Arc::new(UInt16Array::from(second.clone())),
+        ];
+        let expected: Vec<i64> = first.iter().chain(&second).map(|&v| i64::from(v)).collect();
+        let file = written_as(DataType::UInt16, &arrays, properties(7));
+        let read = ParquetRecordBatchReaderBuilder::try_new(file.clone()).unwrap();
+        assert_eq!(
+            read.schema().field(0).data_type(),
+            &DataType::UInt16,
+            "the Arrow type comes back"
+        );
+        assert_eq!(read_numbers(&file, None), expected);
+        let metadata = metadata_of(&file);
+        let chunk = metadata.row_group(0).column(0);
+        assert_eq!(
+            chunk.encodings().collect::<Vec<_>>(),
+            [Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY]
+        );
+        assert_eq!(chunk.unencoded_byte_array_data_bytes(), None);
+        let Some(Statistics::Int32(statistics)) = chunk.statistics() else {
+            panic!("no statistics: {:?}", chunk.statistics());
+        };
+        assert_eq!(
+            (
+                statistics.min_opt(),
+                statistics.max_opt(),
+                statistics.null_count_opt()
+            ),
+            (Some(&2), Some(&1387), Some(0))
+        );
+        let ColumnIndexMetaData::INT32(index) = &metadata.column_index().unwrap()[0][0] else {
+            panic!("not an INT32 column index");
+        };
+        for (page, rows) in expected.chunks(7).enumerate() {
+            let min = *rows.iter().min().unwrap() as i32;
+            let max = *rows.iter().max().unwrap() as i32;
+            assert_eq!(index.min_value(page), Some(&min), "page {page}");
+            assert_eq!(index.max_value(page), Some(&max), "page {page}");
+        }
+        let selection = RowSelection::from(vec![
+            RowSelector::skip(8),
+            RowSelector::select(9),
+            RowSelector::skip(expected.len() - 17),
+        ]);
+        assert_eq!(read_numbers(&file, Some(selection)), expected[8..17]);
+
+        // Signed values keep their order: the minimum is the negative one.
+        let signed: Vec<ArrayRef> = vec![Arc::new(Int32Array::from(
+            [vec![5; 10], vec![-3; 10], vec![7; 10]].concat(),
+        ))];
+        let file = written_as(DataType::Int32, &signed, properties(20_000));
+        assert_eq!(
+            read_numbers(&file, None),
+            [vec![5; 10], vec![-3; 10], vec![7; 10]].concat()
+        );
+        let Some(Statistics::Int32(statistics)) = metadata_of(&file)
+            .row_group(0)
+            .column(0)
+            .statistics()
+            .cloned()
+        else {
+            panic!("no statistics");
+        };
+        assert_eq!(
+            (statistics.min_opt(), statistics.max_opt()),
+            (Some(&-3), Some(&7))
+        );
+        // UInt32 would read as negative past i32::MAX: not written here.
+        assert!(!supports(&DataType::UInt32));
+        assert!(supports(&DataType::UInt8) && supports(&DataType::Utf8));
     }
 
     #[test]
