@@ -20,6 +20,8 @@ use crate::granule::reader::ReaderFile;
 use crate::granule::{self, GranuleError};
 use crate::killpoint;
 use crate::plan::{Plan, PlannedGranule, Shard};
+use crate::report::quicklook::{self, RunTally};
+use crate::report::scan::{Binning, Tally};
 use crate::report::{
     self, BeamCountRecord, FileRecord, GranuleDetail, GranuleNote, GranuleTally, RunReport, Timings,
 };
@@ -77,7 +79,8 @@ impl Ledger {
 
 /// What became of one granule.
 enum Outcome {
-    Done(Box<GranuleDetail>, Vec<String>, RecordBatch),
+    /// With what the quick-look counts of its rows.
+    Done(Box<GranuleDetail>, Vec<String>, RecordBatch, Box<Tally>),
     Skipped(String),
     Failed(String),
 }
@@ -174,6 +177,18 @@ pub fn run(
         ..Ledger::default()
     };
 
+    let region: Vec<Vec<[f64; 2]>> = plan
+        .request
+        .region
+        .polygons()
+        .flat_map(|polygon| std::iter::once(polygon.exterior()).chain(polygon.interiors()))
+        .map(|ring| ring.coords().map(|c| [c.x, c.y]).collect())
+        .collect();
+    // The quick-look's counts of the rows written, kept as they are
+    // decoded: the quick-look reads back only the dataset's other files.
+    let binning = quicklook::run_binning(&plan.request.schema, &region);
+    let mut counted = Tally::new(&binning);
+
     let cancel = AtomicBool::new(false);
     let (sender, receiver) =
         std::sync::mpsc::sync_channel::<(String, Outcome)>(pool.current_num_threads() * 2);
@@ -181,13 +196,14 @@ pub fn run(
         let cancel = &cancel;
         let to_read = &to_read;
         let pool = &pool;
+        let binning = &binning;
         scope.spawn(move || {
             pool.install(|| {
                 to_read.par_iter().for_each_with(sender, |sender, granule| {
                     if cancel.load(Ordering::Relaxed) {
                         return;
                     }
-                    let outcome = process_guarded(plan, granule);
+                    let outcome = process_guarded(plan, granule, binning);
                     let _ = sender.send((granule.granule.name.clone(), outcome));
                 })
             })
@@ -196,7 +212,7 @@ pub fn run(
         for (name, outcome) in receiver.iter() {
             position += 1;
             let line = match &outcome {
-                Outcome::Done(detail, _, _) => format!(
+                Outcome::Done(detail, _, _, _) => format!(
                     "{name}: {} rows, {} requests, {:.1} MB fetched, {:.1} MB decoded",
                     detail.rows,
                     detail.requests,
@@ -213,8 +229,9 @@ pub fn run(
                 eprintln!("[{position}/{total}] {line}");
             }
             let added = match outcome {
-                Outcome::Done(detail, notes, batch) => writer.add(&name, &batch).map(|()| {
+                Outcome::Done(detail, notes, batch, tally) => writer.add(&name, &batch).map(|()| {
                     ledger.waiting.insert(name, (Some(*detail), notes, None));
+                    counted = std::mem::take(&mut counted).merge(*tally);
                 }),
                 Outcome::Skipped(reason) => writer.add_empty(&name).map(|()| {
                     ledger
@@ -263,13 +280,7 @@ pub fn run(
         manifest: plan.manifest_path.display().to_string(),
         manifest_sha256: plan.manifest_sha256.clone(),
         manifest_text: plan.manifest_text.clone(),
-        region: plan
-            .request
-            .region
-            .polygons()
-            .flat_map(|polygon| std::iter::once(polygon.exterior()).chain(polygon.interiors()))
-            .map(|ring| ring.coords().map(|c| [c.x, c.y]).collect())
-            .collect(),
+        region,
         tracks: plan.tracks.rgts.iter().copied().collect(),
         started,
         finished: Utc::now(),
@@ -290,13 +301,17 @@ pub fn run(
         files,
     };
     let path = report.write(&plan.output).map_err(output_error)?;
-    write_quicklook(plan, &report.run_id);
+    let run = RunTally {
+        tally: counted,
+        files: report.files.iter().map(|file| file.path.clone()).collect(),
+    };
+    write_quicklook(plan, &report.run_id, &run);
     Ok((report, path))
 }
 
 /// `process`, with a panic in the decoder turned into this granule's failure.
-fn process_guarded(plan: &Plan, granule: &PlannedGranule) -> Outcome {
-    match std::panic::catch_unwind(AssertUnwindSafe(|| process(plan, granule))) {
+fn process_guarded(plan: &Plan, granule: &PlannedGranule, binning: &Binning) -> Outcome {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| process(plan, granule, binning))) {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(err)) => Outcome::Failed(err.to_string()),
         Err(payload) => {
@@ -318,7 +333,11 @@ enum GranuleFailure {
     Decode(#[from] GranuleError),
 }
 
-fn process(plan: &Plan, planned: &PlannedGranule) -> Result<Outcome, GranuleFailure> {
+fn process(
+    plan: &Plan,
+    planned: &PlannedGranule,
+    binning: &Binning,
+) -> Result<Outcome, GranuleFailure> {
     let clock = Instant::now();
     let name = &planned.granule.name;
     let opened = store::open(&planned.granule, &plan.access)?;
@@ -350,18 +369,29 @@ fn process(plan: &Plan, planned: &PlannedGranule) -> Result<Outcome, GranuleFail
         seconds: clock.elapsed().as_secs_f64(),
         beams: extracted.beams.iter().map(BeamCountRecord::from).collect(),
     };
+    let mut tally = Tally::new(binning);
+    tally.add_granule(
+        &extracted.batch,
+        name,
+        extracted
+            .beams
+            .iter()
+            .map(|beam| (beam.beam.as_str(), beam.strength.as_str(), beam.kept)),
+    );
     Ok(Outcome::Done(
         Box::new(detail),
         extracted.warnings,
         extracted.batch,
+        Box::new(tally),
     ))
 }
 
-/// Writes the quick-look report `_runs/<run id>.html`. The run is done by
-/// now: a failure here is a warning, not a failed run.
-fn write_quicklook(plan: &Plan, run_id: &str) {
-    use crate::report::{RUNS_FOLDER, quicklook};
-    let written = quicklook::summarize(&plan.output.to_string(), None)
+/// Writes the quick-look report `_runs/<run id>.html`, from what `run`
+/// counted of its files and the dataset's other files read back. The run
+/// is done by now: a failure here is a warning, not a failed run.
+fn write_quicklook(plan: &Plan, run_id: &str, run: &RunTally) {
+    use crate::report::RUNS_FOLDER;
+    let written = quicklook::summarize(&plan.output.to_string(), None, Some(run))
         .and_then(|summary| quicklook::render_html(&summary))
         .and_then(|html| {
             plan.output

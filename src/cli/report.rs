@@ -23,7 +23,7 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
-    let summary = quicklook::summarize(&args.dataset, args.color.as_deref())?;
+    let summary = quicklook::summarize(&args.dataset, args.color.as_deref(), None)?;
     if let Some(png) = &args.png {
         let path = std::path::absolute(png).with_context(|| png.display().to_string())?;
         charts::map_png(&summary.map, &path).map_err(anyhow::Error::msg)?;

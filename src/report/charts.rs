@@ -51,7 +51,8 @@ pub struct Cell {
     pub count: u64,
 }
 
-/// A histogram of one variable: equal bins over [min, max].
+/// A histogram of one variable: equal bins of `width` from `low`, the
+/// first holding `min`, the last `max`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Histogram {
     pub name: String,
@@ -60,6 +61,8 @@ pub struct Histogram {
     pub min: Option<f64>,
     pub max: Option<f64>,
     pub mean: Option<f64>,
+    pub low: f64,
+    pub width: f64,
     pub bins: Vec<u64>,
 }
 
@@ -394,11 +397,13 @@ pub fn histogram_svg(histogram: &Histogram) -> Result<String, String> {
     {
         let root = SVGBackend::with_string(&mut svg, HISTOGRAM_SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(failed)?;
-        let (low, high) = match (histogram.min, histogram.max) {
-            (Some(low), Some(high)) if high > low => (low, high),
-            (Some(value), Some(_)) => (value - 0.5, value + 0.5),
-            _ => (0.0, 1.0),
+        let width = if histogram.width > 0.0 && !histogram.bins.is_empty() {
+            histogram.width
+        } else {
+            1.0
         };
+        let low = histogram.low;
+        let high = low + width * histogram.bins.len().max(1) as f64;
         let tallest = histogram.bins.iter().copied().max().unwrap_or(0).max(1);
         let mut chart = ChartBuilder::on(&root)
             .margin(8)
@@ -416,7 +421,6 @@ pub fn histogram_svg(histogram: &Histogram) -> Result<String, String> {
             .label_style((FONT, 11))
             .draw()
             .map_err(failed)?;
-        let width = (high - low) / histogram.bins.len().max(1) as f64;
         chart
             .draw_series(histogram.bins.iter().enumerate().map(|(index, &count)| {
                 let left = low + width * index as f64;

@@ -8,13 +8,13 @@
 //! reports under `_runs/`; the map is drawn from an aggregated grid, never
 //! point by point, so a large dataset renders in seconds.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use rayon::prelude::*;
 
 use super::charts::{self, Cell, Histogram, MapData};
-use super::scan::{Binning, Dataset, Range};
+use super::scan::{Binning, Dataset, Range, Tally};
 use super::{RunReport, run_reports, scan};
 use crate::sink::Output;
 
@@ -68,10 +68,73 @@ pub struct GranuleRow {
 #[error("{0}")]
 pub struct ReportError(pub String);
 
+/// What a run counted of the rows it wrote, as it wrote them, and the
+/// files that hold them (relative paths): the quick-look at the end of the
+/// run reads only the dataset's other files.
+#[derive(Debug, Clone)]
+pub struct RunTally {
+    pub tally: Tally,
+    pub files: BTreeSet<String>,
+}
+
+/// The counts a run keeps of its rows (`Tally::add_batch`): the map at the
+/// levels the region alone asks for (the data lies inside it), and each of
+/// the `schema`'s requested numeric columns at levels its first values
+/// choose; the map coloured as `summarize` colours it by default.
+pub fn run_binning(schema: &arrow::datatypes::Schema, region: &[Vec<[f64; 2]>]) -> Binning {
+    let numeric = numeric_columns(schema.fields().iter());
+    let color = numeric
+        .iter()
+        .find(|column| *column == DEFAULT_COLOR)
+        .or(numeric.first())
+        .cloned();
+    let (_, cell) = map_grid(None, None, region);
+    Binning {
+        cell_levels: cell_levels(cell),
+        color,
+        histograms: numeric.into_iter().map(|name| (name, None)).collect(),
+    }
+}
+
+/// The requested variables that are numbers: neither fixed nor partition
+/// columns.
+fn numeric_columns<'a>(
+    fields: impl Iterator<Item = &'a arrow::datatypes::FieldRef>,
+) -> Vec<String> {
+    fields
+        .filter(|field| {
+            let name = field.name().as_str();
+            !crate::granule::columns::is_fixed_column(name)
+                && crate::sink::PartitionKey::parse(name).is_none()
+                && field.data_type().is_numeric()
+        })
+        .map(|field| field.name().clone())
+        .collect()
+}
+
+/// Levels of map cells no larger than `cell` (degrees of longitude and of
+/// latitude).
+fn cell_levels(cell: (f64, f64)) -> (i32, i32) {
+    let at_most = |size: f64| {
+        let level = scan::level_at_least(size);
+        if 2f64.powi(level) > size {
+            level - 1
+        } else {
+            level
+        }
+    };
+    (at_most(cell.0), at_most(cell.1))
+}
+
 /// Summarises the dataset at `dataset` (a folder or `s3://` prefix) and its
 /// run reports; the map is coloured by `color` (default `h_canopy` when the
-/// dataset has it).
-pub fn summarize(dataset: &str, color: Option<&str>) -> Result<Summary, ReportError> {
+/// dataset has it). `run`: what the run that just wrote some of its files
+/// counted of them.
+pub fn summarize(
+    dataset: &str,
+    color: Option<&str>,
+    run: Option<&RunTally>,
+) -> Result<Summary, ReportError> {
     let output = if dataset.starts_with("s3://") {
         Output::s3(dataset).map_err(ReportError)?
     } else if std::path::Path::new(dataset).is_dir() {
@@ -83,22 +146,18 @@ pub fn summarize(dataset: &str, color: Option<&str>) -> Result<Summary, ReportEr
     let data = Dataset::list(&output)?;
     let footers = data.footers()?;
 
-    let mut numeric = Vec::new();
-    let mut not_drawn = Vec::new();
-    for field in &footers.fields {
-        // The requested variables: neither fixed nor partition columns.
-        let name = field.name().as_str();
-        if crate::granule::columns::is_fixed_column(name)
-            || crate::sink::PartitionKey::parse(name).is_some()
-        {
-            continue;
-        }
-        if field.data_type().is_numeric() {
-            numeric.push(field.name().clone());
-        } else {
-            not_drawn.push((field.name().clone(), field.data_type().to_string()));
-        }
-    }
+    let numeric = numeric_columns(footers.fields.iter());
+    let not_drawn = footers
+        .fields
+        .iter()
+        .filter(|field| {
+            let name = field.name().as_str();
+            !crate::granule::columns::is_fixed_column(name)
+                && crate::sink::PartitionKey::parse(name).is_none()
+                && !field.data_type().is_numeric()
+        })
+        .map(|field| (field.name().clone(), field.data_type().to_string()))
+        .collect();
     let color = match color {
         Some(name) if numeric.iter().any(|column| column == name) => Some(name.to_string()),
         Some(name) => {
@@ -153,33 +212,75 @@ pub fn summarize(dataset: &str, color: Option<&str>) -> Result<Summary, ReportEr
         .iter()
         .map(|name| footers.ranges.get(name).copied())
         .collect();
+    // The levels the dataset's extent asks for (at most MAP_CELLS cells
+    // across, BINS bins over a column's range), or the run's own counts'
+    // where those are coarser; the run's counts are used when they count
+    // the same colour column.
+    // (and only when the listing holds every file it wrote, as it does
+    // once the run has committed them).
+    let run = run.filter(|run| {
+        run.tally.color == color
+            && run
+                .files
+                .iter()
+                .all(|file| data.files.binary_search(file).is_ok())
+    });
+    let cells = cell_levels(cell);
+    let cells = match run {
+        Some(run) => (
+            cells.0.max(run.tally.cell_levels.0),
+            cells.1.max(run.tally.cell_levels.1),
+        ),
+        None => cells,
+    };
+    let levels: HashMap<String, i32> = numeric
+        .iter()
+        .zip(&ranges)
+        .filter_map(|(name, range)| {
+            let (low, high) = (*range)?;
+            let mut level = scan::level_at_least((high - low) / (BINS - 1) as f64);
+            if let Some((_, bins)) = run.and_then(|run| {
+                run.tally
+                    .histograms
+                    .iter()
+                    .find(|(column, _)| column == name)
+            }) && let Some(theirs) = bins.level
+            {
+                level = level.max(theirs);
+            }
+            Some((name.clone(), level))
+        })
+        .collect();
     let binning = Binning {
-        origin: (bounds[0], bounds[1]),
-        cell,
+        cell_levels: cells,
         color: color.clone(),
         histograms: numeric
             .iter()
-            .zip(&ranges)
-            .filter_map(|(name, range)| {
-                let (low, high) = (*range)?;
-                let width = if high > low {
-                    (high - low) / BINS as f64
-                } else {
-                    1.0
-                };
-                Some((name.clone(), low, width))
-            })
+            .filter_map(|name| Some((name.clone(), Some(*levels.get(name)?))))
             .collect(),
-        bins: BINS,
     };
+    // The files the run counted are not read again.
+    let mut data = data;
+    data.files
+        .retain(|file| !run.is_some_and(|run| run.files.contains(file)));
     // The tracks are drawn from the orbit model while the files are read.
     let (tally, tracks) = rayon::join(
         || data.tally(&binning),
         || track_lines(&tracks, charts::plot_bounds(bounds)),
     );
-    let tally = tally?;
+    let mut tally = tally?;
+    if let Some(run) = run {
+        let mut counted = run.tally.clone();
+        counted.coarsen(cells, &levels);
+        tally.coarsen(cells, &levels);
+        tally = tally.merge(counted);
+    }
 
     summary.rows = tally.rows;
+    let cell = (
+        2f64.powi(tally.cell_levels.0),
+        2f64.powi(tally.cell_levels.1),
+    );
     summary.map = map_data(bounds, cell, &tally.cells, color, region, tracks);
     summary.beams = tally
         .beams
@@ -199,7 +300,6 @@ pub fn summarize(dataset: &str, color: Option<&str>) -> Result<Summary, ReportEr
         })
         .collect();
     add_runs(&mut summary, runs, granules);
-    let mut binned = binning.histograms.iter().zip(tally.histograms);
     summary.histograms = numeric
         .iter()
         .zip(ranges)
@@ -211,15 +311,22 @@ pub fn summarize(dataset: &str, color: Option<&str>) -> Result<Summary, ReportEr
                 min: range.map(|range| range.0),
                 max: range.map(|range| range.1),
                 mean: None,
-                bins: vec![0; BINS],
+                low: range.map_or(0.0, |range| range.0),
+                width: 1.0,
+                bins: Vec::new(),
             };
-            if range.is_some()
-                && let Some((_, sums)) = binned.next()
-            {
+            if let (Some((low, high)), Some(&level), Some((_, sums))) = (
+                range,
+                levels.get(name),
+                tally.histograms.iter().find(|(column, _)| column == name),
+            ) {
+                let width = 2f64.powi(level);
                 histogram.count = sums.count;
                 histogram.nulls = tally.rows - sums.count;
                 histogram.mean = (sums.count > 0).then(|| sums.sum / sums.count as f64);
-                histogram.bins = sums.bins;
+                histogram.low = (low / width).floor() * width;
+                histogram.width = width;
+                histogram.bins = sums.dense(low, high);
             }
             histogram
         })
@@ -316,8 +423,8 @@ fn map_data(
     let mut cells: Vec<Cell> = counted
         .iter()
         .map(|(&(x, y), sums)| Cell {
-            lon: bounds[0] + x as f64 * cell.0,
-            lat: bounds[1] + y as f64 * cell.1,
+            lon: x as f64 * cell.0,
+            lat: y as f64 * cell.1,
             value: (sums.values > 0)
                 .then(|| sums.sum / sums.values as f64)
                 .filter(|value| value.is_finite()),

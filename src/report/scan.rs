@@ -48,25 +48,62 @@ pub struct Footers {
     pub ranges: HashMap<String, Range>,
 }
 
-/// How the second pass bins: the map grid and each histogram.
+/// How the second pass bins: the map grid and each histogram. Every bin
+/// and cell is aligned on a power of two (bin k of level e holds
+/// [k 2^e, (k + 1) 2^e)), so counts kept at a finer level add up exactly
+/// into any coarser one: a run counts its own rows as it writes them, at
+/// levels fine enough for any extent, and the report coarsens them to the
+/// levels the whole dataset's extent asks for (`Tally::coarsen`).
 #[derive(Debug, Clone)]
 pub struct Binning {
-    /// West and south edges of the map and a cell's width and height.
-    pub origin: (f64, f64),
-    pub cell: (f64, f64),
+    /// Levels of the map cells: 2^x degrees of longitude by 2^y of latitude.
+    pub cell_levels: (i32, i32),
     /// The column the map cells average.
     pub color: Option<String>,
-    /// (column, lowest value, bin width) of each histogram.
-    pub histograms: Vec<(String, f64, f64)>,
-    pub bins: usize,
+    /// Each histogram's column and level (`None`: chosen from its first
+    /// values, finer than any extent they will reach asks for).
+    pub histograms: Vec<(String, Option<i32>)>,
 }
 
-/// One histogram's sums.
+/// Most bins a histogram keeps before it halves its resolution.
+const MAX_BINS: usize = 1 << 12;
+/// Most map cells a tally keeps before it halves its resolution.
+const MAX_CELLS: usize = 1 << 18;
+
+/// 2^-level: what a value is multiplied by to give its bin (exact for
+/// every level a finite range asks for).
+fn scale(level: i32) -> f64 {
+    2f64.powi(-level)
+}
+
+/// The level of bins of at least `width` (the smallest power of two not
+/// below it).
+pub fn level_at_least(width: f64) -> i32 {
+    if width.is_nan() || width <= 0.0 || !width.is_finite() {
+        return 0;
+    }
+    let mut level = width.log2().ceil() as i32;
+    while 2f64.powi(level) < width {
+        level += 1;
+    }
+    while 2f64.powi(level - 1) >= width {
+        level -= 1;
+    }
+    level
+}
+
+/// One histogram's sums: counts of bins `first`, `first + 1`, ... at
+/// `level`, and of values no bin holds (NaN and minus infinity count as
+/// the lowest bin, plus infinity as the highest, as before).
 #[derive(Debug, Clone, Default)]
 pub struct Bins {
     pub count: u64,
     pub sum: f64,
+    pub level: Option<i32>,
+    pub first: i64,
     pub bins: Vec<u64>,
+    pub below: u64,
+    pub above: u64,
 }
 
 /// A map cell's sums: colour values added, how many, rows.
@@ -84,7 +121,7 @@ pub struct CellSums {
 pub type Cells = rustc_hash::FxHashMap<(i64, i64), CellSums>;
 
 /// What the second pass counts.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Tally {
     pub rows: u64,
     /// Rows by (beam, beam strength).
@@ -92,27 +129,97 @@ pub struct Tally {
     pub granules: BTreeMap<String, u64>,
     /// Rows by `YYYY-MM` (rows with a time).
     pub months: BTreeMap<String, u64>,
-    /// Rows with both coordinates, by (column, row) of the map grid.
+    /// Rows with both coordinates, by cell (x, y): [x 2^cell_levels.0,
+    /// (x + 1) 2^cell_levels.0) of longitude, likewise of latitude.
     pub cells: Cells,
-    /// In the order of `Binning::histograms`.
-    pub histograms: Vec<Bins>,
+    pub cell_levels: (i32, i32),
+    /// The colour column the cells sum.
+    pub color: Option<String>,
+    /// By column, in the order of `Binning::histograms`.
+    pub histograms: Vec<(String, Bins)>,
 }
 
 impl Tally {
-    fn new(binning: &Binning) -> Tally {
+    pub fn new(binning: &Binning) -> Tally {
         Tally {
-            histograms: vec![
-                Bins {
-                    bins: vec![0; binning.bins],
-                    ..Bins::default()
-                };
-                binning.histograms.len()
-            ],
+            cell_levels: binning.cell_levels,
+            color: binning.color.clone(),
+            histograms: binning
+                .histograms
+                .iter()
+                .map(|(name, level)| {
+                    (
+                        name.clone(),
+                        Bins {
+                            level: *level,
+                            ..Bins::default()
+                        },
+                    )
+                })
+                .collect(),
             ..Tally::default()
         }
     }
 
-    fn merge(mut self, other: Tally) -> Tally {
+    /// Counts the rows of one granule as they are written: `beams` gives
+    /// its rows by (beam, beam strength), which the text columns would
+    /// give (compared row by row, they cost as much as the rest).
+    pub fn add_granule<'a>(
+        &mut self,
+        batch: &RecordBatch,
+        granule: &str,
+        beams: impl Iterator<Item = (&'a str, &'a str, u64)>,
+    ) {
+        let rows = batch.num_rows() as u64;
+        if rows == 0 {
+            return;
+        }
+        self.rows += rows;
+        *self.granules.entry(granule.to_string()).or_default() += rows;
+        for (beam, strength, rows) in beams.filter(|beam| beam.2 > 0) {
+            *self
+                .beams
+                .entry((beam.to_string(), strength.to_string()))
+                .or_default() += rows;
+        }
+        tally_values(self, batch);
+    }
+
+    /// The same counts at coarser levels: cells at `cell_levels`, and
+    /// each histogram at its level in `levels` (by column; a level finer
+    /// than the tally's is left as it is).
+    pub fn coarsen(&mut self, cell_levels: (i32, i32), levels: &HashMap<String, i32>) {
+        let shift = (
+            cell_levels.0.saturating_sub(self.cell_levels.0).max(0),
+            cell_levels.1.saturating_sub(self.cell_levels.1).max(0),
+        );
+        if shift != (0, 0) {
+            let mut cells = Cells::default();
+            for ((x, y), sums) in self.cells.drain() {
+                add_cell(
+                    &mut cells,
+                    (x >> shift.0.min(63), y >> shift.1.min(63)),
+                    sums,
+                );
+            }
+            self.cells = cells;
+            self.cell_levels = (self.cell_levels.0 + shift.0, self.cell_levels.1 + shift.1);
+        }
+        for (name, bins) in &mut self.histograms {
+            if let Some(&level) = levels.get(name) {
+                bins.coarsen(level);
+            }
+        }
+    }
+
+    pub fn merge(mut self, mut other: Tally) -> Tally {
+        let cell_levels = (
+            self.cell_levels.0.max(other.cell_levels.0),
+            self.cell_levels.1.max(other.cell_levels.1),
+        );
+        let no_levels = HashMap::new();
+        self.coarsen(cell_levels, &no_levels);
+        other.coarsen(cell_levels, &no_levels);
         self.rows += other.rows;
         for (key, rows) in other.beams {
             *self.beams.entry(key).or_default() += rows;
@@ -124,19 +231,24 @@ impl Tally {
             *self.months.entry(key).or_default() += rows;
         }
         for (key, sums) in other.cells {
-            let cell = self.cells.entry(key).or_default();
-            cell.sum += sums.sum;
-            cell.values += sums.values;
-            cell.rows += sums.rows;
+            add_cell(&mut self.cells, key, sums);
         }
-        for (mine, theirs) in self.histograms.iter_mut().zip(other.histograms) {
-            mine.count += theirs.count;
-            mine.sum += theirs.sum;
-            for (bin, count) in mine.bins.iter_mut().zip(theirs.bins) {
-                *bin += count;
+        for (name, theirs) in other.histograms {
+            match self.histograms.iter_mut().find(|(mine, _)| *mine == name) {
+                Some((_, mine)) => mine.merge(theirs),
+                None => self.histograms.push((name, theirs)),
             }
         }
+        self.bound_cells();
         self
+    }
+
+    /// Halves the map's resolution until its cells are few enough.
+    fn bound_cells(&mut self) {
+        while self.cells.len() > MAX_CELLS {
+            let levels = (self.cell_levels.0 + 1, self.cell_levels.1 + 1);
+            self.coarsen(levels, &HashMap::new());
+        }
     }
 }
 
@@ -408,7 +520,7 @@ impl<'a> Dataset<'a> {
             "latitude",
         ];
         wanted.extend(binning.color.as_deref());
-        wanted.extend(binning.histograms.iter().map(|(name, _, _)| name.as_str()));
+        wanted.extend(binning.histograms.iter().map(|(name, _)| name.as_str()));
         let roots: Vec<usize> = schema
             .fields()
             .iter()
@@ -437,7 +549,7 @@ impl<'a> Dataset<'a> {
                 let mut tally = Tally::new(binning);
                 for batch in reader {
                     let batch = batch.map_err(|err| self.error(relative, &err.to_string()))?;
-                    tally_batch(&mut tally, &batch, &folders, binning);
+                    tally_batch(&mut tally, &batch, &folders);
                 }
                 Ok(tally)
             })
@@ -578,12 +690,7 @@ impl Text {
 /// beam, a track crosses a map cell in many segments, a month in many
 /// granules), so every key is compared with the previous row's and looked
 /// up only where it changes.
-fn tally_batch(
-    tally: &mut Tally,
-    batch: &RecordBatch,
-    folders: &HashMap<&str, &str>,
-    binning: &Binning,
-) {
+fn tally_batch(tally: &mut Tally, batch: &RecordBatch, folders: &HashMap<&str, &str>) {
     let rows = batch.num_rows();
     tally.rows += rows as u64;
 
@@ -615,7 +722,11 @@ fn tally_batch(
             .or_default() += count;
         start = index;
     }
+    tally_values(tally, batch);
+}
 
+/// Counts one batch's months, map cells and histograms.
+fn tally_values(tally: &mut Tally, batch: &RecordBatch) {
     if let Some(micros) = batch.column_by_name("time").and_then(micros) {
         let micros = micros.as_primitive::<Int64Type>();
         // The month holding the previous time: [start, end) and its key.
@@ -642,22 +753,23 @@ fn tally_batch(
     let longitude = batch.column_by_name("longitude").map(as_f64);
     let latitude = batch.column_by_name("latitude").map(as_f64);
     if let (Some(longitude), Some(latitude)) = (longitude, latitude) {
-        let color = binning
+        let color = tally
             .color
             .as_deref()
             .and_then(|name| batch.column_by_name(name))
             .map(as_f64);
         tally_cells(
             &mut tally.cells,
+            tally.cell_levels,
             (longitude.array(), latitude.array()),
             color.as_ref().map(F64s::array),
-            binning,
         );
+        tally.bound_cells();
     }
 
-    for ((name, low, width), histogram) in binning.histograms.iter().zip(&mut tally.histograms) {
+    for (name, histogram) in &mut tally.histograms {
         if let Some(column) = batch.column_by_name(name) {
-            histogram.add(column, *low, *width);
+            histogram.add(column);
         }
     }
 }
@@ -667,11 +779,11 @@ fn tally_batch(
 /// directly and keep their sums in locals.
 fn tally_cells(
     cells: &mut Cells,
+    levels: (i32, i32),
     (longitude, latitude): (&Float64Array, &Float64Array),
     color: Option<&Float64Array>,
-    binning: &Binning,
 ) {
-    let (origin, cell) = (binning.origin, binning.cell);
+    let (x_scale, y_scale) = (scale(levels.0), scale(levels.1));
     let both = NullBuffer::union(longitude.nulls(), latitude.nulls());
     let (longitude, latitude) = (longitude.values(), latitude.values());
     let color_nulls = color.and_then(|color| color.nulls());
@@ -685,10 +797,7 @@ fn tally_cells(
         {
             continue;
         }
-        let key = (
-            floor_i64((lon - origin.0) / cell.0),
-            floor_i64((lat - origin.1) / cell.1),
-        );
+        let key = (floor_i64(lon * x_scale), floor_i64(lat * y_scale));
         let sums = match &mut current {
             Some((seen, sums)) if *seen == key => sums,
             _ => {
@@ -713,17 +822,17 @@ fn tally_cells(
 
 impl Bins {
     /// Adds a numeric or time column's non-null values (times in
-    /// microseconds) to the histogram whose first bin starts at `low`.
+    /// microseconds).
     /// Types every value of which an f64 holds exactly (float32, the
     /// integers up to 32 bits) are read in place, not cast first.
-    fn add(&mut self, column: &ArrayRef, low: f64, width: f64) {
+    fn add(&mut self, column: &ArrayRef) {
         use arrow::datatypes::{
             Float32Type, Int8Type, Int16Type, UInt8Type, UInt16Type, UInt32Type,
         };
         macro_rules! in_place {
             ($type:ty) => {{
                 let array = column.as_primitive::<$type>();
-                self.add_values(array.values(), array.nulls(), low, width)
+                self.add_values(array.values(), array.nulls())
             }};
         }
         match column.data_type() {
@@ -737,55 +846,192 @@ impl Bins {
             DataType::UInt8 => in_place!(UInt8Type),
             _ => {
                 let cast = as_f64(column);
-                self.add_values(cast.array().values(), cast.array().nulls(), low, width)
+                self.add_values(cast.array().values(), cast.array().nulls())
             }
         }
     }
 
     /// The loop of `add`: sums in row order, kept in locals; only the
-    /// valid indices visited when there are nulls.
-    fn add_values<T: Copy + Into<f64>>(
-        &mut self,
-        values: &[T],
-        nulls: Option<&NullBuffer>,
-        low: f64,
-        width: f64,
-    ) {
-        let bins = self.bins.as_mut_slice();
-        let Some(last) = bins.len().checked_sub(1) else {
+    /// valid indices visited when there are nulls. A value outside the
+    /// bins held so far goes through `place`, which widens them.
+    fn add_values<T: Copy + Into<f64>>(&mut self, values: &[T], nulls: Option<&NullBuffer>) {
+        let valid = values.len() - nulls.map_or(0, NullBuffer::null_count);
+        if valid == 0 {
             return;
-        };
-        // floor((value - low) / width), clamped to the bins; NaN goes to
-        // the first.
-        let bin = |value: f64| {
-            let position = (value - low) / width;
-            if position >= 0.0 {
-                (position as usize).min(last)
-            } else {
-                0
+        }
+        self.count += valid as u64;
+        let level = *self.level.get_or_insert_with(|| match nulls {
+            None => first_level(values.iter().map(|&value| value.into())),
+            Some(nulls) => first_level(nulls.valid_indices().map(|index| values[index].into())),
+        });
+        let mut scale = scale(level);
+        let mut sum = self.sum;
+        let mut add = |bins: &mut Bins, value: f64| {
+            sum += value;
+            if !value.is_finite() {
+                if value > 0.0 {
+                    bins.above += 1;
+                } else {
+                    bins.below += 1;
+                }
+                return;
+            }
+            let key = floor_i64(value * scale);
+            let index = key.wrapping_sub(bins.first) as u64;
+            match bins.bins.get_mut(index as usize) {
+                Some(count) => *count += 1,
+                _ => {
+                    bins.place(key, 1);
+                    scale = self::scale(bins.level.unwrap_or(level));
+                }
             }
         };
-        // The count comes from the null count, not from a counter bumped
-        // for every value.
-        let mut sum = self.sum;
         match nulls {
             None => {
                 for &value in values {
-                    let value: f64 = value.into();
-                    sum += value;
-                    bins[bin(value)] += 1;
+                    add(self, value.into());
                 }
             }
             Some(nulls) => {
                 for index in nulls.valid_indices() {
-                    let value: f64 = values[index].into();
-                    sum += value;
-                    bins[bin(value)] += 1;
+                    add(self, values[index].into());
                 }
             }
         }
         self.sum = sum;
-        self.count += (values.len() - nulls.map_or(0, NullBuffer::null_count)) as u64;
+    }
+
+    /// Adds `count` to bin `key` (at the current level), widening the
+    /// bins to hold it, and halving their resolution while they would
+    /// number more than `MAX_BINS`.
+    fn place(&mut self, mut key: i64, count: u64) {
+        if self.bins.is_empty() {
+            self.first = key;
+            self.bins.push(count);
+            return;
+        }
+        loop {
+            let last = self.first as i128 + self.bins.len() as i128 - 1;
+            let span = last.max(key as i128) - (self.first as i128).min(key as i128) + 1;
+            if span <= MAX_BINS as i128 {
+                break;
+            }
+            self.halve();
+            key >>= 1;
+        }
+        // Widened by at least the bins held (up to `MAX_BINS`), so values
+        // arriving in falling or rising order cost one move in a few.
+        let room = MAX_BINS.saturating_sub(self.bins.len());
+        if key < self.first {
+            let needed = (self.first - key) as usize;
+            let extra = needed.max(self.bins.len()).min(room).max(needed);
+            self.bins.splice(0..0, std::iter::repeat_n(0, extra));
+            self.first -= extra as i64;
+        }
+        let index = (key - self.first) as usize;
+        if index >= self.bins.len() {
+            let length = (index + 1)
+                .max(self.bins.len() * 2)
+                .min(MAX_BINS)
+                .max(index + 1);
+            self.bins.resize(length, 0);
+        }
+        self.bins[index] += count;
+    }
+
+    /// One level coarser: bins k and k + 1 (k even) become bin k / 2.
+    fn halve(&mut self) {
+        let Some(level) = self.level else {
+            return;
+        };
+        if !self.bins.is_empty() {
+            let first = self.first >> 1;
+            let last = (self.first + self.bins.len() as i64 - 1) >> 1;
+            let mut bins = vec![0; (last - first + 1) as usize];
+            for (index, &count) in self.bins.iter().enumerate() {
+                bins[(((self.first + index as i64) >> 1) - first) as usize] += count;
+            }
+            (self.first, self.bins) = (first, bins);
+        }
+        self.level = Some(level + 1);
+    }
+
+    /// The same counts at `level`, when it is coarser than theirs.
+    pub fn coarsen(&mut self, level: i32) {
+        match self.level {
+            None => self.level = Some(level),
+            Some(_) => {
+                while self.level.is_some_and(|mine| mine < level) {
+                    self.halve();
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, mut other: Bins) {
+        self.count += other.count;
+        self.sum += other.sum;
+        self.below += other.below;
+        self.above += other.above;
+        let level = match (self.level, other.level) {
+            (Some(mine), Some(theirs)) => mine.max(theirs),
+            (mine, theirs) => mine.or(theirs).unwrap_or(0),
+        };
+        self.coarsen(level);
+        other.coarsen(level);
+        for (index, count) in other.bins.into_iter().enumerate() {
+            if count > 0 {
+                let level_now = self.level.unwrap_or(level);
+                // A halving of mine while adding theirs moves their keys too.
+                let key = (other.first + index as i64) >> (level_now - level);
+                self.place(key, count);
+            }
+        }
+    }
+
+    /// The counts of bins `floor(low / 2^level)` to `floor(high / 2^level)`
+    /// (the column's range), after `coarsen(level)`: values no bin holds
+    /// in the lowest or highest.
+    pub fn dense(&self, low: f64, high: f64) -> Vec<u64> {
+        let Some(level) = self.level else {
+            return Vec::new();
+        };
+        let scale = scale(level);
+        let (first, last) = if low.is_finite() && high.is_finite() {
+            (floor_i64(low * scale), floor_i64(high * scale))
+        } else {
+            (self.first, self.first + self.bins.len() as i64 - 1)
+        };
+        let length = usize::try_from(last.saturating_sub(first).saturating_add(1))
+            .unwrap_or(1)
+            .clamp(1, MAX_BINS);
+        let mut bins = vec![0; length];
+        for (index, &count) in self.bins.iter().enumerate() {
+            let key = self.first + index as i64;
+            let at = usize::try_from(key.saturating_sub(first)).unwrap_or(0);
+            bins[at.min(length - 1)] += count;
+        }
+        bins[0] += self.below;
+        bins[length - 1] += self.above;
+        bins
+    }
+}
+
+/// The level a histogram starts at, from its first values: a quarter of
+/// `MAX_BINS` across their range (finer than the whole column's range will
+/// ask for), or a millionth of the value when they are all one value.
+fn first_level(values: impl Iterator<Item = f64>) -> i32 {
+    let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
+    for value in values.filter(|value| value.is_finite()) {
+        low = low.min(value);
+        high = high.max(value);
+    }
+    if high > low {
+        level_at_least((high - low) / (MAX_BINS / 4) as f64)
+    } else if high.is_finite() && high != 0.0 {
+        level_at_least(high.abs()) - 20
+    } else {
+        -20
     }
 }
 
@@ -851,37 +1097,40 @@ mod tests {
         }
     }
 
+    /// Counts of each value's bin at `level` over bins `floor(low/2^level)`
+    /// to `floor(high/2^level)`, non-finite values at the ends, computed
+    /// directly.
+    fn direct(values: &[Option<f64>], level: i32, low: f64, high: f64) -> Vec<u64> {
+        let width = 2f64.powi(level);
+        let (first, last) = ((low / width).floor() as i64, (high / width).floor() as i64);
+        let mut bins = vec![0; (last - first + 1) as usize];
+        for &value in values.iter().flatten() {
+            let bin = if value.is_finite() {
+                ((value / width).floor() as i64 - first).clamp(0, last - first)
+            } else if value > 0.0 {
+                last - first
+            } else {
+                0
+            };
+            bins[bin as usize] += 1;
+        }
+        bins
+    }
+
     #[test]
-    fn histogram_bins_are_floored_clamped_and_skip_nulls() {
-        let (low, width) = (-2.0, 0.5);
+    fn histogram_bins_are_powers_of_two_floored_and_skip_nulls() {
         let values = [
             Some(-2.0),
             Some(-1.5000001),
             Some(-1.5),
-            Some(-2.5),
+            Some(-0.5),
             Some(0.0),
-            Some(1e300),
             Some(f64::NAN),
             Some(f64::INFINITY),
             Some(f64::NEG_INFINITY),
             None,
             Some(-0.0),
         ];
-        let mut expected = Bins {
-            bins: vec![0; 4],
-            ..Bins::default()
-        };
-        for value in values.iter().flatten() {
-            expected.count += 1;
-            expected.sum += value;
-            let bin = ((value - low) / width).floor();
-            let bin = if bin.is_nan() {
-                0.0
-            } else {
-                bin.clamp(0.0, 3.0)
-            };
-            expected.bins[bin as usize] += 1;
-        }
         for column in [
             Arc::new(arrow::array::Float64Array::from(values.to_vec())) as ArrayRef,
             Arc::new(arrow::array::Float32Array::from(
@@ -889,14 +1138,23 @@ mod tests {
             )),
         ] {
             let mut bins = Bins {
-                bins: vec![0; 4],
+                level: Some(-1),
                 ..Bins::default()
             };
-            bins.add(&column, low, width);
-            assert_eq!(bins.count, 10, "{}", column.data_type());
-            assert_eq!(bins.bins, expected.bins, "{}", column.data_type());
+            bins.add(&column);
+            assert_eq!(bins.count, 9, "{}", column.data_type());
+            // Bins of 0.5 from -2: [-2, -1.5), [-1.5, -1), [-1, -0.5), [-0.5, 0), [0, 0.5).
+            assert_eq!(
+                bins.dense(-2.0, 0.0),
+                vec![4, 1, 0, 1, 3],
+                "{}",
+                column.data_type()
+            );
+            assert_eq!(bins.dense(-2.0, 0.0), direct(&values, -1, -2.0, 0.0));
         }
-        assert_eq!(expected.bins, vec![5, 1, 0, 4]);
+        assert_eq!(level_at_least(0.5), -1);
+        assert_eq!(level_at_least(0.75), 0);
+        assert_eq!(level_at_least(3.0), 2);
 
         // Without nulls (the plain loop), integers in place, and the sum
         // added to what earlier batches left, in row order.
@@ -904,12 +1162,112 @@ mod tests {
         let mut bins = Bins {
             count: 1,
             sum: 0.25,
-            bins: vec![0; 4],
+            level: Some(1),
+            ..Bins::default()
         };
-        bins.add(&column, low, width);
+        bins.add(&column);
         assert_eq!(bins.count, 6);
         assert_eq!(bins.sum, 0.25 - 3.0 - 2.0 - 1.0 + 0.0 + 1.0);
-        assert_eq!(bins.bins, vec![2, 0, 1, 2]);
+        assert_eq!(bins.dense(-3.0, 1.0), vec![1, 2, 2]);
+    }
+
+    #[test]
+    fn counts_kept_fine_and_merged_equal_counts_made_at_the_final_level() {
+        // Values in batches whose first levels differ, some far outside
+        // the first batch's range (the bins halve past MAX_BINS), merged
+        // in two halves: the same counts as binning every value at the
+        // level the whole range asks for.
+        let mut state = 17u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let batches: Vec<Vec<Option<f64>>> = (0..12)
+            .map(|batch| {
+                let spread = 10f64.powi(batch % 4 - 1);
+                (0..500)
+                    .map(|row| {
+                        (row % 37 != 0)
+                            .then(|| 40.0 * next() * spread - 3.0 * spread + batch as f64)
+                    })
+                    .collect()
+            })
+            .collect();
+        let all: Vec<Option<f64>> = batches.iter().flatten().copied().collect();
+        let (low, high) = all
+            .iter()
+            .flatten()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        let halves: Vec<Bins> = batches
+            .chunks(6)
+            .map(|half| {
+                let mut bins = Bins::default();
+                for batch in half {
+                    let column: ArrayRef =
+                        Arc::new(arrow::array::Float64Array::from(batch.clone()));
+                    bins.add(&column);
+                }
+                bins
+            })
+            .collect();
+        let mut merged = Bins::default();
+        for half in halves {
+            merged.merge(half);
+        }
+        let level = level_at_least((high - low) / 29.0).max(merged.level.unwrap());
+        merged.coarsen(level);
+        assert_eq!(merged.level, Some(level));
+        let expected = direct(&all, level, low, high);
+        assert!(
+            expected.len() <= 30 && expected.len() > 10,
+            "{}",
+            expected.len()
+        );
+        assert_eq!(merged.dense(low, high), expected);
+        assert_eq!(merged.count, all.iter().flatten().count() as u64);
+
+        // Map cells likewise: counted at fine levels, halved past MAX_BINS
+        // worth of cells, then coarsened.
+        let longitude: Vec<f64> = (0..5000).map(|_| 147.0 + 3.0 * next()).collect();
+        let latitude: Vec<f64> = (0..5000).map(|_| -44.0 + 3.0 * next()).collect();
+        let mut fine = Cells::default();
+        tally_cells(
+            &mut fine,
+            (-12, -13),
+            (
+                &Float64Array::from(longitude.clone()),
+                &Float64Array::from(latitude.clone()),
+            ),
+            None,
+        );
+        let mut tally = Tally {
+            cells: fine,
+            cell_levels: (-12, -13),
+            ..Tally::default()
+        };
+        tally.coarsen((-5, -6), &HashMap::new());
+        let mut direct_cells = Cells::default();
+        tally_cells(
+            &mut direct_cells,
+            (-5, -6),
+            (
+                &Float64Array::from(longitude),
+                &Float64Array::from(latitude),
+            ),
+            None,
+        );
+        let sorted = |cells: &Cells| {
+            let mut rows: Vec<((i64, i64), u64)> =
+                cells.iter().map(|(key, sums)| (*key, sums.rows)).collect();
+            rows.sort();
+            rows
+        };
+        assert_eq!(sorted(&tally.cells), sorted(&direct_cells));
+        assert!(direct_cells.len() > 100);
     }
 
     #[test]

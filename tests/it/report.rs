@@ -103,9 +103,21 @@ output: { path: out, partition_by: [beam] }
         runs[0].display()
     );
 
-    let report = dir.run(&["report", "out", "--out", "report.html", "--png", "map.png"]);
+    let report = dir.run(&[
+        "report",
+        "./out",
+        "--out",
+        "report.html",
+        "--png",
+        "map.png",
+    ]);
     report.success();
     assert_eq!(png_size(&dir.join("map.png")), (1000, 760));
+    // The run counted its rows as it wrote them; `report` reads them back.
+    assert!(
+        automatic == std::fs::read_to_string(dir.join("report.html")).unwrap(),
+        "the run's quick-look differs from `icesat2 report`'s"
+    );
 
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report");
     std::fs::create_dir_all(&artifacts).unwrap();
@@ -220,6 +232,62 @@ output: { path: out, partition_by: [beam] }
             "{histogram}"
         );
     }
+}
+
+/// A run that resumes a dataset counts the rows it writes and reads back
+/// only the files of the run before it: its quick-look is the one
+/// `icesat2 report` makes of the whole dataset.
+#[test]
+fn a_resuming_run_reports_the_rows_it_counted_and_the_files_it_read_back() {
+    let dir = Workdir::new();
+    std::fs::create_dir_all(dir.join("granules")).unwrap();
+    for entry in std::fs::read_dir(tasmania_granules()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join("granules").join(path.file_name().unwrap())).unwrap();
+    }
+    dir.write(
+        "m.yaml",
+        r#"name: resumed
+region: { bbox: [147.0, -43.7, 147.8, -42.6] }
+variables: [land_segments/canopy/h_canopy, land_segments/terrain/h_te_best_fit]
+source: { local: { path: granules } }
+output: { path: out }
+"#,
+    );
+    dir.run(&["run", "m.yaml", "--shard", "0/2"]).success();
+    let first: Vec<_> = html_reports(&dir);
+    assert_eq!(first.len(), 1);
+    let resumed = dir.run(&["run", "m.yaml"]);
+    resumed.success();
+    assert!(
+        resumed.stderr().contains("resuming"),
+        "{}",
+        resumed.stderr()
+    );
+    let second: Vec<_> = html_reports(&dir)
+        .into_iter()
+        .filter(|path| !first.contains(path))
+        .collect();
+    assert_eq!(second.len(), 1);
+    dir.run(&["report", "./out", "--out", "report.html"])
+        .success();
+    let counted = std::fs::read_to_string(&second[0]).unwrap();
+    assert!(counted.contains("<svg"));
+    assert!(
+        counted == std::fs::read_to_string(dir.join("report.html")).unwrap(),
+        "the resuming run's quick-look differs from `icesat2 report`'s"
+    );
+}
+
+/// The quick-looks under `out/_runs/`.
+fn html_reports(dir: &Workdir) -> Vec<std::path::PathBuf> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir.join("out/_runs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "html"))
+        .collect();
+    paths.sort();
+    paths
 }
 
 #[test]
