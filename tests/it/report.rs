@@ -63,11 +63,7 @@ fn png_size(path: &Path) -> (u32, u32) {
 fn run_report_renders_in_chromium_and_its_numbers_equal_query_aggregations() {
     let dir = Workdir::new();
     // The Tasmania granules and one that is not HDF5 (a failed granule).
-    std::fs::create_dir_all(dir.join("granules")).unwrap();
-    for entry in std::fs::read_dir(tasmania_granules()).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join("granules").join(path.file_name().unwrap())).unwrap();
-    }
+    copy_granules(&dir, usize::MAX);
     dir.write(
         "granules/ATL08_20191018091339_03370509_006_01.h5",
         "not an HDF5 file",
@@ -240,11 +236,7 @@ output: { path: out, partition_by: [beam] }
 #[test]
 fn a_resuming_run_reports_the_rows_it_counted_and_the_files_it_read_back() {
     let dir = Workdir::new();
-    std::fs::create_dir_all(dir.join("granules")).unwrap();
-    for entry in std::fs::read_dir(tasmania_granules()).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join("granules").join(path.file_name().unwrap())).unwrap();
-    }
+    copy_granules(&dir, usize::MAX);
     dir.write(
         "m.yaml",
         r#"name: resumed
@@ -279,6 +271,15 @@ output: { path: out }
     );
 }
 
+/// Copies the first `count` Tasmania granules into `granules/`.
+fn copy_granules(dir: &Workdir, count: usize) {
+    std::fs::create_dir_all(dir.join("granules")).unwrap();
+    for entry in std::fs::read_dir(tasmania_granules()).unwrap().take(count) {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join("granules").join(path.file_name().unwrap())).unwrap();
+    }
+}
+
 /// The quick-looks under `out/_runs/`.
 fn html_reports(dir: &Workdir) -> Vec<std::path::PathBuf> {
     let mut paths: Vec<_> = std::fs::read_dir(dir.join("out/_runs"))
@@ -300,11 +301,7 @@ fn report_errors_name_the_problem() {
     assert!(message.contains("nowhere"), "{message}");
     assert!(!dir.join("report.html").exists());
 
-    std::fs::create_dir_all(dir.join("granules")).unwrap();
-    for entry in std::fs::read_dir(tasmania_granules()).unwrap().take(1) {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join("granules").join(path.file_name().unwrap())).unwrap();
-    }
+    copy_granules(&dir, 1);
     dir.write(
         "m.yaml",
         r#"region: { bbox: [147.0, -43.7, 147.8, -42.6] }
