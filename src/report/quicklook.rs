@@ -102,14 +102,16 @@ fn numeric_columns<'a>(
     fields: impl Iterator<Item = &'a arrow::datatypes::FieldRef>,
 ) -> Vec<String> {
     fields
-        .filter(|field| {
-            let name = field.name().as_str();
-            !crate::granule::columns::is_fixed_column(name)
-                && crate::sink::PartitionKey::parse(name).is_none()
-                && field.data_type().is_numeric()
-        })
+        .filter(|field| is_variable(field) && field.data_type().is_numeric())
         .map(|field| field.name().clone())
         .collect()
+}
+
+/// Whether a column is a requested variable: neither fixed nor a partition.
+fn is_variable(field: &arrow::datatypes::Field) -> bool {
+    let name = field.name().as_str();
+    !crate::granule::columns::is_fixed_column(name)
+        && crate::sink::PartitionKey::parse(name).is_none()
 }
 
 /// Levels of map cells no larger than `cell` (degrees of longitude and of
@@ -150,12 +152,7 @@ pub fn summarize(
     let not_drawn = footers
         .fields
         .iter()
-        .filter(|field| {
-            let name = field.name().as_str();
-            !crate::granule::columns::is_fixed_column(name)
-                && crate::sink::PartitionKey::parse(name).is_none()
-                && !field.data_type().is_numeric()
-        })
+        .filter(|field| is_variable(field) && !field.data_type().is_numeric())
         .map(|field| (field.name().clone(), field.data_type().to_string()))
         .collect();
     let color = match color {

@@ -79,7 +79,7 @@ fn scale(level: i32) -> f64 {
 /// The level of bins of at least `width` (the smallest power of two not
 /// below it).
 pub fn level_at_least(width: f64) -> i32 {
-    if width.is_nan() || width <= 0.0 || !width.is_finite() {
+    if !width.is_finite() || width <= 0.0 {
         return 0;
     }
     let mut level = width.log2().ceil() as i32;
