@@ -729,23 +729,30 @@ fn tally_batch(tally: &mut Tally, batch: &RecordBatch, folders: &HashMap<&str, &
 fn tally_values(tally: &mut Tally, batch: &RecordBatch) {
     if let Some(micros) = batch.column_by_name("time").and_then(micros) {
         let micros = micros.as_primitive::<Int64Type>();
-        // The month holding the previous time: [start, end) and its key.
-        let mut month: Option<(i64, i64, String)> = None;
+        let values = micros.values();
+        // The month holding the previous time: [low, high) and its key
+        // (none yet: an empty range). The loops read the values slice, as
+        // they run for every row a run writes.
+        let (mut low, mut high, mut key) = (0i64, 0i64, None::<String>);
         let mut run = 0u64;
-        for value in micros.iter().flatten() {
-            if let Some((low, high, _)) = &month
-                && (*low..*high).contains(&value)
-            {
+        let mut add = |value: i64| {
+            if low <= value && value < high {
                 run += 1;
-                continue;
+                return;
             }
-            if let Some((_, _, key)) = month.take() {
+            if let Some(key) = key.take() {
                 *tally.months.entry(key).or_default() += run;
             }
-            month = month_of(value);
-            run = 1;
+            (low, high, key, run) = match month_of(value) {
+                Some((first, next, month)) => (first, next, Some(month), 1),
+                None => (0, 0, None, 0),
+            };
+        };
+        match micros.nulls() {
+            None => values.iter().for_each(|&value| add(value)),
+            Some(nulls) => nulls.valid_indices().for_each(|index| add(values[index])),
         }
-        if let Some((_, _, key)) = month {
+        if let Some(key) = key {
             *tally.months.entry(key).or_default() += run;
         }
     }
