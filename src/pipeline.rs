@@ -95,11 +95,12 @@ pub fn run(
     let started = Utc::now();
     let clock = Instant::now();
     let output_error = |err: sink::SinkError| anyhow::anyhow!("output.path: {err}");
-    if options.fresh {
-        plan.output
-            .remove_dataset()
-            .map_err(|err| anyhow::anyhow!("--fresh: {err}"))?;
-    }
+    // The earlier dataset is deleted while this run reads (`Removal`).
+    let removal = options
+        .fresh
+        .then(|| plan.output.remove_dataset())
+        .transpose()
+        .map_err(|err| anyhow::anyhow!("--fresh: {err}"))?;
     plan.output.prepare().map_err(output_error)?;
     let run_id = report::new_run_id(started);
     let worker = match options.shard {
@@ -268,9 +269,14 @@ pub fn run(
         details,
         files,
         skipped_granules,
-        warnings,
+        mut warnings,
         ..
     } = ledger;
+    if let Some(Err(err)) = removal.map(sink::Removal::finish) {
+        let note = format!("--fresh: the earlier dataset was not all removed: {err}");
+        eprintln!("{note}");
+        warnings.push(note);
+    }
     tally.done = details.len() as u64;
     tally.skipped = skipped_granules.len() as u64;
     let extract_s = clock.elapsed().as_secs_f64();

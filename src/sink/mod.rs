@@ -21,7 +21,7 @@ use chrono::{DateTime, Datelike};
 
 pub use commit::{is_data_file, is_hidden, write_atomically};
 pub use encode::{GeoParquetFile, WriterSettings};
-pub use output::Output;
+pub use output::{Output, Removal};
 pub use writer::DatasetWriter;
 
 /// Why writing failed.

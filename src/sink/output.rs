@@ -380,8 +380,11 @@ impl Output {
     }
 
     /// Removes what runs write (hive partition folders, top-level part
-    /// files, `_runs/`); nothing else.
-    pub fn remove_dataset(&self) -> Result<(), SinkError> {
+    /// files, `_runs/`); nothing else. A local dataset is first moved
+    /// aside into one hidden folder (renames, at once) and deleted from
+    /// there while the run goes on (`Removal`): deleting files costs
+    /// tens of milliseconds of waiting on the disk (more with `discard`).
+    pub fn remove_dataset(&self) -> Result<Removal, SinkError> {
         match self {
             Output::Local(root) => remove_local(root),
             Output::Store { store, prefix, url } => crate::store::runtime().block_on(async {
@@ -428,42 +431,93 @@ impl Output {
                             })?;
                     }
                 }
-                Ok(())
+                Ok(Removal(None))
             }),
         }
     }
 }
 
+/// The hidden folder a local dataset is moved into by `remove_dataset`;
+/// one left by a run killed while deleting it is removed with the rest.
+const REMOVED_PREFIX: &str = ".icesat2-removed-";
+
 /// Whether a top-level entry is something a run writes.
 fn is_ours(name: &str, is_folder: bool) -> bool {
     name == crate::report::RUNS_FOLDER
-        || (is_folder && name.contains('='))
+        || (is_folder && (name.contains('=') || name.starts_with(REMOVED_PREFIX)))
         || (name.starts_with("part-") && name.ends_with(".parquet"))
 }
 
-fn remove_local(root: &Path) -> Result<(), SinkError> {
+/// An earlier dataset being deleted in the background: `finish` waits for
+/// it (dropping waits too), so a run ends with nothing of it left.
+pub struct Removal(Option<(PathBuf, std::thread::JoinHandle<std::io::Result<()>>)>);
+
+impl Removal {
+    /// Waits for the deletion; an error names the folder left behind
+    /// (hidden from readers, removed by the next `--fresh`).
+    pub fn finish(mut self) -> Result<(), SinkError> {
+        let Some((folder, deleting)) = self.0.take() else {
+            return Ok(());
+        };
+        let result = deleting
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the deleting thread panicked")));
+        result.map_err(|err| SinkError::Io {
+            path: folder.display().to_string(),
+            message: format!("cannot remove: {err}"),
+        })
+    }
+}
+
+impl Drop for Removal {
+    fn drop(&mut self) {
+        if let Some((_, deleting)) = self.0.take() {
+            let _ = deleting.join();
+        }
+    }
+}
+
+fn remove_local(root: &Path) -> Result<Removal, SinkError> {
     let Ok(entries) = std::fs::read_dir(root) else {
-        return Ok(());
+        return Ok(Removal(None));
     };
-    let mut entries: Vec<_> = entries.flatten().collect();
+    let mut entries: Vec<_> = entries
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            is_ours(&name, entry.path().is_dir())
+        })
+        .collect();
+    if entries.is_empty() {
+        return Ok(Removal(None));
+    }
     // The journal goes last: killed half-way, the next run still knows which
     // granules the remaining files hold, and does not write them again.
     entries.sort_by_key(|entry| entry.file_name() == crate::report::RUNS_FOLDER);
+    let io = |path: &Path, err: std::io::Error| SinkError::Io {
+        path: path.display().to_string(),
+        message: format!("cannot remove: {err}"),
+    };
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    let removed = root.join(format!("{REMOVED_PREFIX}{}-{nonce}", std::process::id()));
+    std::fs::create_dir(&removed).map_err(|err| io(&removed, err))?;
+    // From here the thread owns the folder: an error below still deletes
+    // what was moved.
+    let mut moved = Ok(());
     for entry in entries {
-        let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
-        if !is_ours(&name, path.is_dir()) {
-            continue;
+        if let Err(err) = std::fs::rename(&path, removed.join(entry.file_name())) {
+            moved = Err(io(&path, err));
+            break;
         }
-        let result = if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        result.map_err(|err| SinkError::Io {
-            path: path.display().to_string(),
-            message: format!("cannot remove: {err}"),
-        })?;
     }
-    Ok(())
+    let folder = removed.clone();
+    let deleting = std::thread::Builder::new()
+        .name("remove-dataset".to_string())
+        .spawn(move || std::fs::remove_dir_all(&folder))
+        .map_err(|err| io(&removed, err))?;
+    let removal = Removal(Some((removed, deleting)));
+    moved.map(|()| removal)
 }

@@ -156,9 +156,23 @@ fn runs_killed_at_any_point_resume_to_the_rows_of_a_clean_run() {
         (Some(0), Some(8))
     );
     assert_eq!(visible_files(&clean.join("out")), files);
+    // What a run killed while deleting an earlier dataset leaves, hidden,
+    // goes too; a file no run wrote stays.
+    clean.write(
+        "out/.icesat2-removed-7-1/year=2019/month=01/part-x.parquet",
+        "left",
+    );
+    clean.write("out/.notes.txt", "mine");
     let fresh = clean.run(&["run", "m.yaml", "--fresh"]);
     fresh.success();
     assert_eq!(report(&clean, &fresh.stderr())["granules"]["done"], 8);
+    let mut top: Vec<String> = std::fs::read_dir(clean.join("out"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.contains('='))
+        .collect();
+    top.sort();
+    assert_eq!(top, [".notes.txt", "_runs"]);
     // Nothing of the earlier run is left, and the rows are the same. (How
     // many files there are depends on which granules finish together
     // between checkpoints, so it is not compared.)
