@@ -299,6 +299,11 @@ impl<W: Write + Send> GeoParquetFile<W> {
         RecordBatch::try_new(self.target_schema.clone(), columns).map_err(|err| encode_error(&err))
     }
 
+    /// Bytes handed to the sink so far, and the sink.
+    pub fn written(&self) -> (usize, &W) {
+        (self.writer.bytes_written(), self.writer.inner())
+    }
+
     /// Memory held by the rows waiting for the next row group.
     pub fn buffered_bytes(&self) -> usize {
         self.pending_bytes
