@@ -858,51 +858,71 @@ impl Bins {
         }
     }
 
-    /// The loop of `add`: sums in row order, kept in locals; only the
-    /// valid indices visited when there are nulls. A value outside the
-    /// bins held so far goes through `place`, which widens them.
+    /// The loop of `add`: sums in row order; with nulls, the runs of
+    /// valid values in turn (one slice each, not an index at a time).
     fn add_values<T: Copy + Into<f64>>(&mut self, values: &[T], nulls: Option<&NullBuffer>) {
         let valid = values.len() - nulls.map_or(0, NullBuffer::null_count);
         if valid == 0 {
             return;
         }
         self.count += valid as u64;
-        let level = *self.level.get_or_insert_with(|| match nulls {
-            None => first_level(values.iter().map(|&value| value.into())),
-            Some(nulls) => first_level(nulls.valid_indices().map(|index| values[index].into())),
-        });
-        let mut scale = scale(level);
-        let mut sum = self.sum;
-        let mut add = |bins: &mut Bins, value: f64| {
-            sum += value;
-            if !value.is_finite() {
-                if value > 0.0 {
-                    bins.above += 1;
-                } else {
-                    bins.below += 1;
-                }
-                return;
-            }
-            let key = floor_i64(value * scale);
-            let index = key.wrapping_sub(bins.first) as u64;
-            match bins.bins.get_mut(index as usize) {
-                Some(count) => *count += 1,
-                _ => {
-                    bins.place(key, 1);
-                    scale = self::scale(bins.level.unwrap_or(level));
-                }
-            }
-        };
+        if self.level.is_none() {
+            self.level = Some(match nulls {
+                None => first_level(values.iter().map(|&value| value.into())),
+                Some(nulls) => first_level(nulls.valid_indices().map(|index| values[index].into())),
+            });
+        }
         match nulls {
-            None => {
-                for &value in values {
-                    add(self, value.into());
+            None => self.add_run(values),
+            Some(nulls) => {
+                for (start, end) in nulls.inner().set_slices() {
+                    self.add_run(&values[start..end]);
                 }
             }
-            Some(nulls) => {
-                for index in nulls.valid_indices() {
-                    add(self, values[index].into());
+        }
+    }
+
+    /// Adds values that are all valid. The loop keeps the bins' slice, its
+    /// first key, the scale and the sum in locals; a value outside the
+    /// bins held goes through `place`, which widens them (or halves their
+    /// resolution), and the locals are taken again.
+    fn add_run<T: Copy + Into<f64>>(&mut self, values: &[T]) {
+        let mut sum = self.sum;
+        let mut rest = values;
+        while !rest.is_empty() {
+            let scale = scale(self.level.unwrap_or(0));
+            let first = self.first;
+            let bins = self.bins.as_mut_slice();
+            let (mut below, mut above) = (0u64, 0u64);
+            let mut outside = None;
+            for (position, &value) in rest.iter().enumerate() {
+                let value: f64 = value.into();
+                sum += value;
+                if !value.is_finite() {
+                    if value > 0.0 {
+                        above += 1;
+                    } else {
+                        below += 1;
+                    }
+                    continue;
                 }
+                let key = floor_i64(value * scale);
+                match bins.get_mut(key.wrapping_sub(first) as usize) {
+                    Some(count) => *count += 1,
+                    None => {
+                        outside = Some((position, key));
+                        break;
+                    }
+                }
+            }
+            self.below += below;
+            self.above += above;
+            match outside {
+                Some((position, key)) => {
+                    self.place(key, 1);
+                    rest = &rest[position + 1..];
+                }
+                None => rest = &[],
             }
         }
         self.sum = sum;
