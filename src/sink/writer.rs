@@ -33,9 +33,9 @@ struct OpenFile {
 
 impl OpenFile {
     /// Starts writing the bytes written so far to disk, without waiting,
-    /// when a row group has gone out since the last time: the fsync that
-    /// stages the file at the checkpoint then waits only for the rest
-    /// (Linux `sync_file_range`; elsewhere nothing).
+    /// once another `WRITEBACK_BYTES` have gone out since the last time:
+    /// the fsync that stages the file at the checkpoint then waits only
+    /// for the rest (Linux `sync_file_range`; elsewhere nothing).
     fn start_writeback(&mut self) {
         let (written, sink) = self.file.written();
         if written - self.written_back < WRITEBACK_BYTES {
