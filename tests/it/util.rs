@@ -62,6 +62,7 @@ impl Run {
     }
 
     /// The signal that ended the process, if one did.
+    #[cfg_attr(not(feature = "hdf5"), allow(dead_code))] // used by the hdf5-gated tests
     pub fn signal(&self) -> Option<i32> {
         std::os::unix::process::ExitStatusExt::signal(&self.0.status)
     }
@@ -155,6 +156,7 @@ pub fn synthetic(key: &str, options: &icesat2::synth::SynthOptions) -> PathBuf {
 }
 
 /// The notebook's polygon (corners of `../shared/data/poly.json`), as GeoJSON text.
+#[cfg_attr(not(feature = "hdf5"), allow(dead_code))] // used by the hdf5-gated tests
 pub const NOTEBOOK_POLYGON: &str = r#"{"type":"Polygon","coordinates":[[[147.36292814819225,-43.13877567220346],[147.37430514872108,-43.138230401452724],[147.37434935986303,-43.14713157803227],[147.36332604846982,-43.14788316744545],[147.36292814819225,-43.13877567220346]]]}"#;
 
 /// Synthetic granules around the notebook's polygon: four granules, 40 km of track each.
@@ -175,6 +177,7 @@ pub fn tasmania_granules() -> PathBuf {
 
 /// The row count of two datasets that hold the same rows (any order, any
 /// file layout); panics, naming the difference, otherwise.
+#[cfg_attr(not(feature = "hdf5"), allow(dead_code))] // used by the hdf5-gated tests
 pub fn same_rows(a: &Path, b: &Path) -> u64 {
     python_script(
         "compare_datasets.py",
