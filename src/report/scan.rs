@@ -858,28 +858,30 @@ impl Bins {
         }
     }
 
-    /// The loop of `add`: sums in row order; with nulls, the runs of
-    /// valid values in turn (one slice each, not an index at a time).
+    /// The loop of `add`: sums in row order; with nulls, over the valid
+    /// values gathered first (null slots scattered among the values, as
+    /// fill values are, leave runs of one or two valid values; counted a run
+    /// or an index at a time, with the first values' range taken through
+    /// an iterator of valid indices, the bulk benchmark's 5.5 M values cost
+    /// 373 M instructions).
     fn add_values<T: Copy + Into<f64>>(&mut self, values: &[T], nulls: Option<&NullBuffer>) {
         let valid = values.len() - nulls.map_or(0, NullBuffer::null_count);
         if valid == 0 {
             return;
         }
         self.count += valid as u64;
-        if self.level.is_none() {
-            self.level = Some(match nulls {
-                None => first_level(values.iter().map(|&value| value.into())),
-                Some(nulls) => first_level(nulls.valid_indices().map(|index| values[index].into())),
-            });
-        }
-        match nulls {
-            None => self.add_run(values),
+        let gathered;
+        let values = match nulls {
+            None => values,
             Some(nulls) => {
-                for (start, end) in nulls.inner().set_slices() {
-                    self.add_run(&values[start..end]);
-                }
+                gathered = valid_values(values, nulls);
+                &gathered[..]
             }
+        };
+        if self.level.is_none() {
+            self.level = Some(first_level(values.iter().map(|&value| value.into())));
         }
+        self.add_run(values);
     }
 
     /// Adds values that are all valid. The loop keeps the bins' slice, its
@@ -1062,6 +1064,29 @@ fn first_level(values: impl Iterator<Item = f64>) -> i32 {
     }
 }
 
+/// The valid values in order. Every value is copied and the count moves
+/// on by its validity bit, 64 to a word of the null mask: no branch per
+/// value, whatever the pattern of nulls.
+fn valid_values<T: Copy>(values: &[T], nulls: &NullBuffer) -> Vec<T> {
+    let mut valid = values.to_vec();
+    let mut count = 0;
+    let bits = nulls.inner();
+    let chunks = bits.inner().bit_chunks(bits.offset(), bits.len());
+    let mut keep = |block: &[T], word: u64| {
+        for (bit, &value) in block.iter().enumerate() {
+            valid[count] = value;
+            count += ((word >> bit) & 1) as usize;
+        }
+    };
+    for (block, word) in values.chunks_exact(64).zip(chunks.iter()) {
+        keep(block, word);
+    }
+    let rest = chunks.chunk_len() * 64;
+    keep(&values[rest..], chunks.remainder_bits());
+    valid.truncate(count);
+    valid
+}
+
 fn add_cell(cells: &mut Cells, key: (i64, i64), sums: CellSums) {
     let cell = cells.entry(key).or_default();
     cell.sum += sums.sum;
@@ -1098,6 +1123,30 @@ pub fn format_time(micros: f64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn valid_values_are_the_values_of_the_valid_slots_in_order() {
+        // Scattered nulls, runs of each, all valid, none valid; sliced
+        // at offsets that are not a whole byte or word.
+        let values: Vec<f32> = (0..300).map(|i| i as f32 * 0.5).collect();
+        let patterns: [&dyn Fn(usize) -> bool; 4] =
+            [&|i| i % 3 != 1, &|i| (i / 70) % 2 == 0, &|_| true, &|_| {
+                false
+            }];
+        for valid in patterns {
+            let mask: Vec<bool> = (0..values.len()).map(valid).collect();
+            let array = arrow::array::Float32Array::new(
+                values.clone().into(),
+                Some(NullBuffer::from(mask)),
+            );
+            for (offset, len) in [(0, 300), (5, 64), (13, 200), (64, 129), (299, 1), (7, 0)] {
+                let slice = array.slice(offset, len);
+                let expected: Vec<f32> = slice.iter().flatten().collect();
+                let got = valid_values(slice.values(), slice.nulls().unwrap());
+                assert_eq!(got, expected, "offset {offset}, {len} values");
+            }
+        }
+    }
 
     #[test]
     fn floor_without_libm_equals_floor() {

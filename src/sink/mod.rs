@@ -112,10 +112,12 @@ pub fn split_partitions(
     // values change.
     let mut groups: BTreeMap<PathBuf, Vec<u32>> = BTreeMap::new();
     let mut run_start = 0;
-    for row in 1..=batch.num_rows() {
-        if row < batch.num_rows() && keys.iter().all(|key| key.same(row - 1, row)) {
-            continue;
-        }
+    while run_start < batch.num_rows() {
+        let run_end = keys
+            .iter()
+            .map(|key| key.run_end(run_start))
+            .min()
+            .unwrap_or(batch.num_rows());
         let mut folder = PathBuf::new();
         for (key, column) in partition_by.iter().zip(&keys) {
             folder.push(format!("{}={}", key.column(), column.value(run_start)));
@@ -123,8 +125,8 @@ pub fn split_partitions(
         groups
             .entry(folder)
             .or_default()
-            .extend(run_start as u32..row as u32);
-        run_start = row;
+            .extend(run_start as u32..run_end as u32);
+        run_start = run_end;
     }
     let projection: Vec<usize> = file_schema
         .fields()
@@ -153,6 +155,14 @@ pub fn split_partitions(
         partitions.insert(folder, part);
     }
     Ok(partitions)
+}
+
+/// The end of the run of `values` from `start` that are all `same`.
+fn run_of<T: Copy>(values: &[T], start: usize, same: impl Fn(T) -> bool) -> usize {
+    values[start + 1..]
+        .iter()
+        .position(|&value| !same(value))
+        .map_or(values.len(), |offset| start + 1 + offset)
 }
 
 /// The column a partition key's values come from.
@@ -197,13 +207,53 @@ impl<'a> KeyColumn<'a> {
         }
     }
 
-    /// Whether rows `a` and `b` certainly have the same value (same UTC
-    /// day for times; the folder is the same then).
-    fn same(&self, a: usize, b: usize) -> bool {
+    /// The end of the run of rows from `start` that certainly have
+    /// `start`'s value (the same UTC day for times; the folder is the same
+    /// then), nulls with nulls. The loops read the value slices, as they
+    /// run for every row a run writes.
+    fn run_end(&self, start: usize) -> usize {
         let column = self.column();
-        if column.is_null(a) || column.is_null(b) {
-            return column.is_null(a) && column.is_null(b);
+        let len = column.len();
+        if let Some(nulls) = column.nulls().filter(|nulls| nulls.null_count() > 0) {
+            let null = nulls.is_null(start);
+            let same = |row: usize| match (null, nulls.is_null(row)) {
+                (true, true) => true,
+                (false, false) => self.same_valid(start, row),
+                _ => false,
+            };
+            return (start + 1..len).find(|&row| !same(row)).unwrap_or(len);
         }
+        match self {
+            KeyColumn::Time { times, .. } => {
+                // The day's first microsecond and the next day's (a time
+                // at either end of the range may only start a run of its
+                // own).
+                let low = times
+                    .value(start)
+                    .div_euclid(MICROS_PER_DAY)
+                    .saturating_mul(MICROS_PER_DAY);
+                let high = low.saturating_add(MICROS_PER_DAY);
+                run_of(times.values(), start, |time| low <= time && time < high)
+            }
+            KeyColumn::Rgt(values) => {
+                let first = values.value(start);
+                run_of(values.values(), start, |value| value == first)
+            }
+            KeyColumn::Cycle(values) => {
+                let first = values.value(start);
+                run_of(values.values(), start, |value| value == first)
+            }
+            KeyColumn::Beam(values) => {
+                let first = values.value(start);
+                (start + 1..len)
+                    .find(|&row| values.value(row) != first)
+                    .unwrap_or(len)
+            }
+        }
+    }
+
+    /// Whether valid rows `a` and `b` have the same folder value.
+    fn same_valid(&self, a: usize, b: usize) -> bool {
         match self {
             KeyColumn::Time { times, .. } => {
                 times.value(a).div_euclid(MICROS_PER_DAY)
@@ -232,6 +282,155 @@ impl<'a> KeyColumn<'a> {
             KeyColumn::Rgt(values) => values.value(row).to_string(),
             KeyColumn::Cycle(values) => values.value(row).to_string(),
             KeyColumn::Beam(values) => values.value(row).to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{
+        ArrayRef, Int32Array, StringArray, TimestampMicrosecondArray, UInt8Array, UInt16Array,
+    };
+    use arrow::datatypes::{DataType, Field, TimeUnit};
+
+    /// Rows split by folder the slow way: each row's folder formatted.
+    fn by_row(batch: &RecordBatch, partition_by: &[PartitionKey]) -> BTreeMap<PathBuf, Vec<i32>> {
+        let keys: Vec<KeyColumn> = partition_by
+            .iter()
+            .map(|key| KeyColumn::new(batch, *key).unwrap())
+            .collect();
+        let ids = batch
+            .column_by_name("id")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int32Type>();
+        let mut groups: BTreeMap<PathBuf, Vec<i32>> = BTreeMap::new();
+        for row in 0..batch.num_rows() {
+            let mut folder = PathBuf::new();
+            for (key, column) in partition_by.iter().zip(&keys) {
+                folder.push(format!("{}={}", key.column(), column.value(row)));
+            }
+            groups.entry(folder).or_default().push(ids.value(row));
+        }
+        groups
+    }
+
+    fn batch(times: Vec<Option<i64>>, rgt: Vec<Option<u16>>) -> RecordBatch {
+        let n = times.len();
+        let beam = StringArray::from(
+            [
+                "gt1l", "gt1l", "gt1r", "gt1r", "gt1r", "gt1r", "gt2l", "gt2l", "gt2l", "gt1l",
+            ][..n]
+                .to_vec(),
+        );
+        let fields = vec![
+            Field::new(
+                "time",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("rgt", DataType::UInt16, true),
+            Field::new("cycle", DataType::UInt8, false),
+            Field::new("beam", DataType::Utf8, false),
+            Field::new("id", DataType::Int32, false),
+        ];
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(TimestampMicrosecondArray::from(times).with_timezone("UTC")),
+            Arc::new(UInt16Array::from(rgt)),
+            Arc::new(UInt8Array::from(vec![3; n])),
+            Arc::new(beam),
+            Arc::new(Int32Array::from((0..n as i32).collect::<Vec<_>>())),
+        ];
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    }
+
+    #[test]
+    fn rows_go_to_the_folder_of_their_own_values() {
+        // 2019-01-31 and 2019-02-01 (UTC days 17927, 17928), null times,
+        // back to January, the ends of the range; rgt and beam changing
+        // on rows of their own.
+        let jan31 = 17_927 * MICROS_PER_DAY;
+        let feb1 = jan31 + MICROS_PER_DAY;
+        let with_nulls = batch(
+            vec![
+                Some(jan31),
+                Some(feb1 - 1),
+                Some(feb1),
+                Some(feb1 + 5),
+                None,
+                None,
+                Some(jan31 + 7),
+                Some(i64::MAX),
+                Some(i64::MAX),
+                Some(-1),
+            ],
+            vec![
+                Some(5),
+                Some(5),
+                Some(5),
+                Some(6),
+                Some(6),
+                None,
+                None,
+                Some(6),
+                Some(6),
+                Some(6),
+            ],
+        );
+        // The same without nulls (the loops over the value slices).
+        let without_nulls = batch(
+            vec![
+                Some(jan31),
+                Some(feb1 - 1),
+                Some(feb1),
+                Some(feb1 + 5),
+                Some(jan31 + 7),
+                Some(i64::MAX),
+                Some(i64::MAX),
+                Some(i64::MIN),
+            ],
+            vec![5, 5, 5, 6, 6, 6, 7, 7].into_iter().map(Some).collect(),
+        );
+        use PartitionKey::*;
+        for batch in [&with_nulls, &without_nulls] {
+            for partition_by in [
+                vec![],
+                vec![Year, Month],
+                vec![Month],
+                vec![Rgt],
+                vec![Year, Month, Rgt, Cycle, Beam],
+                vec![Beam, Cycle],
+            ] {
+                let schema = file_schema(&batch.schema(), &partition_by);
+                let split: BTreeMap<PathBuf, Vec<i32>> =
+                    split_partitions(batch, &partition_by, &schema)
+                        .unwrap()
+                        .into_iter()
+                        .map(|(folder, part)| {
+                            let ids = part
+                                .column_by_name("id")
+                                .unwrap()
+                                .as_primitive::<arrow::datatypes::Int32Type>();
+                            (folder, ids.values().to_vec())
+                        })
+                        .collect();
+                assert_eq!(split, by_row(batch, &partition_by), "{partition_by:?}");
+            }
+        }
+        // The month boundary and the null times, by name.
+        for (batch, nulls) in [(&with_nulls, 2), (&without_nulls, 0)] {
+            let split = split_partitions(batch, &[Year, Month], &batch.schema()).unwrap();
+            let rows = |folder: &str| {
+                split
+                    .get(&PathBuf::from(folder))
+                    .map_or(0, |part| part.num_rows())
+            };
+            assert_eq!(rows("year=2019/month=01"), 3);
+            assert_eq!(rows("year=2019/month=02"), 2);
+            assert_eq!(
+                rows(&format!("year={NULL_PARTITION}/month={NULL_PARTITION}")),
+                nulls
+            );
         }
     }
 }
