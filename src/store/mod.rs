@@ -207,43 +207,82 @@ pub fn open_local(path: &Path) -> std::io::Result<CountingStorage<LocalFile>> {
 /// A local file read by ranges (`pread`) into buffers that are not zeroed
 /// first. hdf5-reader's `FileStorage` fills every buffer with zeros and
 /// then reads over them: 1.2% of the bulk benchmark's instructions.
+///
+/// Small reads (the metadata walk: object headers, B-tree nodes, heaps,
+/// most under 512 bytes) are served from aligned blocks of `BLOCK` bytes,
+/// each read once and shared without copying. The bulk benchmark made
+/// 38,661 such reads, which fall in 9,176 blocks; hdf5-reader's own
+/// `BlockCacheStorage` would also round the large chunk reads to blocks and
+/// copy them.
 pub struct LocalFile {
     file: std::fs::File,
     len: u64,
+    blocks: std::sync::Mutex<std::collections::HashMap<u64, Arc<[u8]>>>,
 }
+
+/// The size of a cached block, and the largest read served from one.
+const BLOCK: u64 = 4096;
+/// Blocks kept per file (16 MiB); reads past that go to the file.
+const MAX_BLOCKS: usize = 4096;
 
 impl LocalFile {
     pub fn open(path: &Path) -> std::io::Result<LocalFile> {
         let file = std::fs::File::open(path)?;
         let len = file.metadata()?.len();
-        Ok(LocalFile { file, len })
-    }
-}
-
-impl Storage for LocalFile {
-    fn len(&self) -> u64 {
-        self.len
+        Ok(LocalFile {
+            file,
+            len,
+            blocks: Default::default(),
+        })
     }
 
-    fn read_range(&self, offset: u64, len: usize) -> hdf5_reader::error::Result<StorageBuffer> {
-        use std::os::fd::AsRawFd;
-        let end = u64::try_from(len)
-            .ok()
-            .and_then(|needed| offset.checked_add(needed));
-        if end.is_none_or(|end| end > self.len) {
-            return Err(hdf5_reader::error::Error::UnexpectedEof {
-                offset,
-                needed: len as u64,
-                available: self.len.saturating_sub(offset),
-            });
+    /// Block `index` (bytes from `index * BLOCK`), read when not yet held;
+    /// `None` once `MAX_BLOCKS` are held.
+    fn block(&self, index: u64) -> hdf5_reader::error::Result<Option<Arc<[u8]>>> {
+        let held = |blocks: &std::collections::HashMap<u64, Arc<[u8]>>| blocks.get(&index).cloned();
+        {
+            let blocks = self.blocks.lock().unwrap_or_else(|err| err.into_inner());
+            if let Some(block) = held(&blocks) {
+                return Ok(Some(block));
+            }
+            if blocks.len() >= MAX_BLOCKS {
+                return Ok(None);
+            }
         }
+        // Read without the lock held: another thread may read the same
+        // block meanwhile, and the first one stored is kept.
+        let start = index * BLOCK;
+        let mut block = Arc::new_uninit_slice(BLOCK.min(self.len - start) as usize);
+        // A new Arc: no other reference to it yet.
+        let bytes = Arc::get_mut(&mut block).expect("a new Arc is unshared");
+        self.fill(bytes, start)?;
+        // SAFETY: `fill` wrote every byte.
+        let block = unsafe { block.assume_init() };
+        let mut blocks = self.blocks.lock().unwrap_or_else(|err| err.into_inner());
+        Ok(Some(blocks.entry(index).or_insert(block).clone()))
+    }
+
+    /// `len` bytes at `offset`, which the caller checked lie in the file.
+    fn read_exact(&self, offset: u64, len: usize) -> hdf5_reader::error::Result<Vec<u8>> {
         let mut buffer: Vec<u8> = Vec::with_capacity(len);
+        self.fill(&mut buffer.spare_capacity_mut()[..len], offset)?;
+        // SAFETY: `fill` wrote all `len` bytes.
+        unsafe { buffer.set_len(len) };
+        Ok(buffer)
+    }
+
+    /// Writes every byte of `buffer` from the file at `offset`, or fails.
+    fn fill(
+        &self,
+        buffer: &mut [std::mem::MaybeUninit<u8>],
+        offset: u64,
+    ) -> hdf5_reader::error::Result<()> {
+        use std::os::fd::AsRawFd;
+        let len = buffer.len();
         let mut filled = 0;
         while filled < len {
             // SAFETY: `pread` writes at most `len - filled` bytes at
-            // `filled` into the buffer's capacity of `len`; only the bytes
-            // it reports written are taken in (`set_len` below, once all
-            // `len` are).
+            // `filled`, inside the buffer.
             let read = unsafe {
                 libc::pread(
                     self.file.as_raw_fd(),
@@ -269,9 +308,34 @@ impl Storage for LocalFile {
                 }
             }
         }
-        // SAFETY: all `len` bytes were written by `pread` above.
-        unsafe { buffer.set_len(len) };
-        Ok(StorageBuffer::from_vec(buffer))
+        Ok(())
+    }
+}
+
+impl Storage for LocalFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_range(&self, offset: u64, len: usize) -> hdf5_reader::error::Result<StorageBuffer> {
+        let end = u64::try_from(len)
+            .ok()
+            .and_then(|needed| offset.checked_add(needed));
+        let Some(end) = end.filter(|&end| end <= self.len) else {
+            return Err(hdf5_reader::error::Error::UnexpectedEof {
+                offset,
+                needed: len as u64,
+                available: self.len.saturating_sub(offset),
+            });
+        };
+        let index = offset / BLOCK;
+        if len > 0
+            && (end - 1) / BLOCK == index
+            && let Some(block) = self.block(index)?
+        {
+            return StorageBuffer::from_shared(block, (offset - index * BLOCK) as usize, len);
+        }
+        self.read_exact(offset, len).map(StorageBuffer::from_vec)
     }
 }
 
@@ -287,10 +351,28 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let file = LocalFile::open(&path).unwrap();
         assert_eq!(file.len(), 70_000);
-        for (offset, len) in [(0, 0), (0, 1), (123, 4096), (65_000, 5_000), (0, 70_000)] {
+        // Small reads inside a block (twice, the second from the block
+        // held), across two blocks, in the last and shorter block, and
+        // large reads.
+        for (offset, len) in [
+            (0, 0),
+            (0, 1),
+            (100, 300),
+            (100, 300),
+            (4000, 96),
+            (4000, 97),
+            (69_632, 368),
+            (69_700, 300),
+            (123, 4096),
+            (65_000, 5_000),
+            (0, 70_000),
+        ] {
             let read = file.read_range(offset, len).unwrap();
             assert_eq!(&read[..], &bytes[offset as usize..offset as usize + len]);
         }
+        let mut held: Vec<u64> = file.blocks.lock().unwrap().keys().copied().collect();
+        held.sort();
+        assert_eq!(held, [0, 17]);
         for (offset, len) in [(69_999, 2), (70_001, 0), (u64::MAX, 1)] {
             let Err(err) = file.read_range(offset, len) else {
                 panic!("{offset}+{len}: read past the end");
