@@ -7,7 +7,9 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use hdf5_reader::{Dataset, Datatype, Hdf5File, OpenOptions, SliceInfo, SliceInfoElem, Storage};
+use hdf5_reader::{
+    Dataset, Datatype, Hdf5File, OpenOptions, SliceInfo, SliceInfoElem, Storage, group::Group,
+};
 
 use super::inflate::{self, ChunkLimit};
 
@@ -66,6 +68,9 @@ enum Extents {
 /// One open granule read through `hdf5-reader`.
 pub struct ReaderFile {
     file: Hdf5File,
+    /// Groups found, by path: `Hdf5File::group` walks from the root at
+    /// each call.
+    groups: Mutex<HashMap<String, Group>>,
     datasets: Mutex<HashMap<String, Dataset>>,
     extents: Mutex<HashMap<String, Arc<Extents>>>,
     prefetch: Option<Arc<dyn Prefetch>>,
@@ -125,6 +130,7 @@ impl ReaderFile {
         }
         Ok(ReaderFile {
             file,
+            groups: Mutex::new(HashMap::new()),
             datasets: Mutex::new(HashMap::new()),
             extents: Mutex::new(HashMap::new()),
             prefetch,
@@ -136,6 +142,21 @@ impl ReaderFile {
     /// Decompressed bytes of the chunks the planned reads covered.
     pub fn decoded_bytes(&self) -> u64 {
         self.decoded.load(Ordering::Relaxed)
+    }
+
+    /// The group at `path`, found from its parent's handle and kept.
+    fn group(&self, path: &str) -> hdf5_reader::error::Result<Group> {
+        let path = path.trim_end_matches('/');
+        if path.is_empty() {
+            return self.file.root_group();
+        }
+        if let Some(group) = lock(&self.groups).get(path) {
+            return Ok(group.clone());
+        }
+        let (parent, name) = split_parent(path);
+        let group = self.group(parent)?.group(name)?;
+        lock(&self.groups).insert(path.to_string(), group.clone());
+        Ok(group)
     }
 
     fn open_dataset(&self, path: &str) -> Result<Dataset, GranuleError> {
@@ -270,7 +291,7 @@ impl ReaderFile {
         let Some(prefetch) = &self.prefetch else {
             return Ok(());
         };
-        let group = self.file.group(path)?;
+        let group = self.group(path)?;
         let header = self.file.get_or_parse_header(group.address())?;
         let Some(table) = header.messages.iter().find_map(|message| match message {
             HdfMessage::SymbolTable(table) => Some(table.clone()),
@@ -645,34 +666,36 @@ impl Hdf5Source for ReaderFile {
         if lock(&self.datasets).contains_key(path) {
             return Ok(Node::Dataset);
         }
+        let path = path.trim_end_matches('/');
+        if lock(&self.groups).contains_key(path) {
+            return Ok(Node::Group);
+        }
         let (parent, name) = split_parent(path);
         if parent != "/" && self.node(parent)? != Node::Group {
             return Ok(Node::Missing);
         }
-        let group = self
-            .file
-            .group(parent)
-            .map_err(|err| read_error(parent, err))?;
-        match group.group(name) {
-            Ok(_) => return Ok(Node::Group),
-            Err(Error::GroupNotFound(_)) => {}
-            Err(err) => return Err(read_error(path, err)),
-        }
+        let group = self.group(parent).map_err(|err| read_error(parent, err))?;
+        // Datasets first: most paths asked for are.
         match group.dataset(name) {
             Ok(dataset) => {
                 self.remember(path, dataset);
-                Ok(Node::Dataset)
+                return Ok(Node::Dataset);
             }
-            Err(Error::DatasetNotFound(_)) => Ok(Node::Missing),
+            Err(Error::DatasetNotFound(_)) => {}
+            Err(err) => return Err(read_error(path, err)),
+        }
+        match group.group(name) {
+            Ok(child) => {
+                lock(&self.groups).insert(path.to_string(), child);
+                Ok(Node::Group)
+            }
+            Err(Error::GroupNotFound(_)) => Ok(Node::Missing),
             Err(err) => Err(read_error(path, err)),
         }
     }
 
     fn members(&self, group: &str) -> Result<Vec<String>, GranuleError> {
-        let handle = self
-            .file
-            .group(group)
-            .map_err(|err| read_error(group, err))?;
+        let handle = self.group(group).map_err(|err| read_error(group, err))?;
         let (groups, datasets) = handle
             .member_names()
             .map_err(|err| read_error(group, err))?;
@@ -748,7 +771,7 @@ impl Hdf5Source for ReaderFile {
 
     fn attr_text(&self, path: &str, name: &str) -> Result<Option<String>, GranuleError> {
         let attributes = match self.node(path)? {
-            Node::Group => self.file.group(path).and_then(|group| group.attributes()),
+            Node::Group => self.group(path).and_then(|group| group.attributes()),
             Node::Dataset => Ok(self.open_dataset(path)?.attributes()),
             Node::Missing => return Ok(None),
         }
