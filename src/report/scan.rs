@@ -975,13 +975,16 @@ impl Bins {
             return;
         };
         if !self.bins.is_empty() {
-            let first = self.first >> 1;
-            let last = (self.first + self.bins.len() as i64 - 1) >> 1;
+            // In i128: the last bin's key may be near i64::MAX (the keys
+            // of huge values saturate).
+            let held = self.first as i128;
+            let first = held >> 1;
+            let last = (held + self.bins.len() as i128 - 1) >> 1;
             let mut bins = vec![0; (last - first + 1) as usize];
             for (index, &count) in self.bins.iter().enumerate() {
-                bins[(((self.first + index as i64) >> 1) - first) as usize] += count;
+                bins[(((held + index as i128) >> 1) - first) as usize] += count;
             }
-            (self.first, self.bins) = (first, bins);
+            (self.first, self.bins) = (first as i64, bins);
         }
         self.level = Some(level + 1);
     }
@@ -1171,6 +1174,116 @@ mod tests {
             -4503599627370495.5,
         ] {
             assert_eq!(floor_i64(x), x.floor() as i64, "{x}");
+        }
+    }
+
+    /// Bins made one value at a time: every value's key from `floor_i64`,
+    /// and `place`.
+    fn add_by_keys(bins: &mut Bins, values: &[f64]) {
+        bins.count += values.len() as u64;
+        for &value in values {
+            bins.sum += value;
+            if !value.is_finite() {
+                if value > 0.0 {
+                    bins.above += 1;
+                } else {
+                    bins.below += 1;
+                }
+                continue;
+            }
+            bins.place(floor_i64(value * scale(bins.level.unwrap_or(0))), 1);
+        }
+    }
+
+    fn state(bins: &Bins) -> (u64, u64, Option<i32>, i64, Vec<u64>, u64, u64) {
+        let Bins {
+            count,
+            sum,
+            level,
+            first,
+            bins,
+            below,
+            above,
+        } = bins.clone();
+        (count, sum.to_bits(), level, first, bins, below, above)
+    }
+
+    #[test]
+    fn bins_added_in_runs_are_the_bins_placed_one_by_one() {
+        // Values a bit below integers; both signs; tiny, huge (whose keys
+        // saturate, and whose bins halve) and non-finite values; levels
+        // coarse and fine; first bins near and far from zero.
+        let mut state_ = 5u64;
+        let mut next = || {
+            state_ = state_
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state_ >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let below_one = 1.0 - f64::EPSILON / 2.0;
+        let mut sequences: Vec<Vec<f64>> = vec![
+            vec![
+                -3000.5,
+                below_one,
+                2.0 - f64::EPSILON,
+                -1e-17,
+                1e-300,
+                -1e-300,
+                0.0,
+                -0.0,
+            ],
+            vec![
+                -3000.5,
+                below_one,
+                1.0,
+                f64::NAN,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+            ],
+            vec![
+                2e15 + 0.5,
+                2e15 + 4000.0 - 2e-3,
+                2e15,
+                2e15 - 1.0,
+                2e15 + 1.0,
+            ],
+            vec![-2e15, -2e15 + 0.25, -2e15 - 0.25, -2e15 + 4095.75],
+            vec![1e300, -1e300, 1e300, 9.3e18, -9.3e18, 1e19],
+        ];
+        sequences.push(
+            (0..4000)
+                .map(|i| {
+                    let k = (next() * 6000.0) as i64 - 3000;
+                    k as f64 - next() * f64::EPSILON * 4.0 * (i % 3) as f64
+                })
+                .collect(),
+        );
+        sequences.push((0..4000).map(|_| (next() - 0.5) * 80.0).collect());
+        for level in [-60, -3, 0, 4, 40] {
+            for values in &sequences {
+                let (mut in_runs, mut one_by_one) = (
+                    Bins {
+                        level: Some(level),
+                        ..Bins::default()
+                    },
+                    Bins {
+                        level: Some(level),
+                        ..Bins::default()
+                    },
+                );
+                // In two batches: the second starts with bins held.
+                let (head, tail) = values.split_at(values.len() / 2);
+                for batch in [head, tail] {
+                    in_runs.add_values(batch, None);
+                    add_by_keys(&mut one_by_one, batch);
+                }
+                assert_eq!(
+                    state(&in_runs),
+                    state(&one_by_one),
+                    "level {level}, {:?}",
+                    &values[..4]
+                );
+            }
         }
     }
 
