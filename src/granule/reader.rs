@@ -71,7 +71,8 @@ pub struct ReaderFile {
     /// Groups found, by path: `Hdf5File::group` walks from the root at
     /// each call.
     groups: Mutex<HashMap<String, Group>>,
-    datasets: Mutex<HashMap<String, Dataset>>,
+    /// Datasets opened, by path, shared: a `Dataset` is costly to clone.
+    datasets: Mutex<HashMap<String, Arc<Dataset>>>,
     extents: Mutex<HashMap<String, Arc<Extents>>>,
     prefetch: Option<Arc<dyn Prefetch>>,
     /// Decompressed bytes of the chunks planned reads touch.
@@ -159,7 +160,7 @@ impl ReaderFile {
         Ok(group)
     }
 
-    fn open_dataset(&self, path: &str) -> Result<Dataset, GranuleError> {
+    fn open_dataset(&self, path: &str) -> Result<Arc<Dataset>, GranuleError> {
         if let Some(dataset) = lock(&self.datasets).get(path) {
             return Ok(dataset.clone());
         }
@@ -168,20 +169,21 @@ impl ReaderFile {
             .file
             .dataset(path)
             .map_err(|err| read_error(path, err))?;
-        self.remember(path, dataset.clone());
-        Ok(dataset)
+        Ok(self.remember(path, dataset))
     }
 
     /// Keeps an opened dataset; its chunk size raises what a chunk of this
     /// file may inflate to (every chunk decoded belongs to a dataset kept
     /// here first).
-    fn remember(&self, path: &str, dataset: Dataset) {
+    fn remember(&self, path: &str, dataset: Dataset) -> Arc<Dataset> {
         if let (Some(chunk), Ok(element)) = (dataset.chunks(), dataset.raw_element_size()) {
             let elements = chunk.iter().map(|&n| u64::from(n)).product::<u64>();
             self.chunk_limit
                 .raise(elements.saturating_mul(element as u64));
         }
-        lock(&self.datasets).insert(path.to_string(), dataset);
+        let dataset = Arc::new(dataset);
+        lock(&self.datasets).insert(path.to_string(), dataset.clone());
+        dataset
     }
 
     /// Where the rows of the dataset at `path` are stored (read once; the
