@@ -239,11 +239,10 @@ impl LocalFile {
     /// Block `index` (bytes from `index * BLOCK`), read when not yet held;
     /// `None` once `MAX_BLOCKS` are held.
     fn block(&self, index: u64) -> hdf5_reader::error::Result<Option<Arc<[u8]>>> {
-        let held = |blocks: &std::collections::HashMap<u64, Arc<[u8]>>| blocks.get(&index).cloned();
         {
             let blocks = self.blocks.lock().unwrap_or_else(|err| err.into_inner());
-            if let Some(block) = held(&blocks) {
-                return Ok(Some(block));
+            if let Some(block) = blocks.get(&index) {
+                return Ok(Some(block.clone()));
             }
             if blocks.len() >= MAX_BLOCKS {
                 return Ok(None);
