@@ -977,12 +977,12 @@ impl Bins {
         if !self.bins.is_empty() {
             // In i128: the last bin's key may be near i64::MAX (the keys
             // of huge values saturate).
-            let held = self.first as i128;
-            let first = held >> 1;
-            let last = (held + self.bins.len() as i128 - 1) >> 1;
+            let old_first = self.first as i128;
+            let first = old_first >> 1;
+            let last = (old_first + self.bins.len() as i128 - 1) >> 1;
             let mut bins = vec![0; (last - first + 1) as usize];
             for (index, &count) in self.bins.iter().enumerate() {
-                bins[(((held + index as i128) >> 1) - first) as usize] += count;
+                bins[(((old_first + index as i128) >> 1) - first) as usize] += count;
             }
             (self.first, self.bins) = (first as i64, bins);
         }
