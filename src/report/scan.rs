@@ -1177,6 +1177,18 @@ mod tests {
         }
     }
 
+    /// Numbers in [0, 1) from `seed`, the same in every run (a linear
+    /// congruential generator).
+    fn uniform(seed: u64) -> impl FnMut() -> f64 {
+        let mut state = seed;
+        move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
     /// Bins made one value at a time: every value's key from `floor_i64`,
     /// and `place`.
     fn add_by_keys(bins: &mut Bins, values: &[f64]) {
@@ -1213,13 +1225,7 @@ mod tests {
         // Values a bit below integers; both signs; tiny, huge (whose keys
         // saturate, and whose bins halve) and non-finite values; levels
         // coarse and fine; first bins near and far from zero.
-        let mut state_ = 5u64;
-        let mut next = || {
-            state_ = state_
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state_ >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = uniform(5);
         let below_one = 1.0 - f64::EPSILON / 2.0;
         let mut sequences: Vec<Vec<f64>> = vec![
             vec![
@@ -1367,13 +1373,7 @@ mod tests {
         // the first batch's range (the bins halve past MAX_BINS), merged
         // in two halves: the same counts as binning every value at the
         // level the whole range asks for.
-        let mut state = 17u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = uniform(17);
         let batches: Vec<Vec<Option<f64>>> = (0..12)
             .map(|batch| {
                 let spread = 10f64.powi(batch % 4 - 1);
