@@ -222,6 +222,10 @@ pub struct CmrSpec {
     pub credentials_url: Option<String>,
     pub s3_endpoint: Option<String>,
     pub edl_url: Option<String>,
+    /// More hosts the Earthdata token may go to (`host`, `host:port` or
+    /// `*.domain`), besides NASA's Earthdata/DAAC domains and the hosts of
+    /// the URLs above; over https (or to loopback) only.
+    pub token_hosts: Option<Vec<String>>,
 }
 
 /// `output:`.

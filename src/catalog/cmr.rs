@@ -1,18 +1,20 @@
 //! NASA CMR granule search (`granules.umm_json`): collection by concept id
 //! or short name / version / provider, temporal, name patterns per ground
-//! track or a spatial search, `CMR-Search-After` paging, retries on 5xx and
-//! 429 (`Retry-After`), POST for long queries, errors quoting CMR.
+//! track or a spatial search, `CMR-Search-After` paging (a cursor sent twice
+//! is an error, not a loop), retries on 5xx, 429 (`Retry-After`, seconds or
+//! an HTTP-date) and on a page cut off or unreadable, POST for long
+//! queries, errors quoting CMR. The token goes with a search only under
+//! `NasaClient::authorize`'s rules.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest::header::HeaderMap;
 use url::Url;
 
 use super::{GranuleRef, Location};
-use crate::store::auth::EarthdataAuth;
 use crate::store::https::{MAX_ATTEMPTS, NasaClient, retry_after};
 
 /// CMR's production search endpoint.
@@ -187,31 +189,41 @@ impl Cmr {
         params
     }
 
-    /// All pages of one query.
+    /// All pages of one query. Paging ends at a page without a next
+    /// cursor or without items; a cursor CMR already sent is an error
+    /// (paging again from it would never end).
     async fn search_all(&self, params: &[(String, String)]) -> Result<Vec<CmrGranule>, CmrError> {
         let mut out = Vec::new();
         let mut search_after: Option<String> = None;
+        let mut cursors = HashSet::new();
+        let mut pages = 0usize;
         loop {
-            let (body, next) = self.page(params, search_after.as_deref()).await?;
-            let items = body["items"]
-                .as_array()
-                .ok_or_else(|| CmrError::Malformed("no `items` array".into()))?;
+            let (items, next) = self.page(params, search_after.as_deref()).await?;
+            pages += 1;
             let n_items = items.len();
             out.extend(items.iter().filter_map(granule_of));
             match next {
-                Some(next) if n_items > 0 => search_after = Some(next),
+                Some(next) if n_items > 0 => {
+                    if !cursors.insert(next.clone()) {
+                        return Err(CmrError::Malformed(format!(
+                            "CMR sent a CMR-Search-After cursor it had sent before (page {pages}); stopped paging"
+                        )));
+                    }
+                    search_after = Some(next);
+                }
                 _ => break,
             }
         }
         Ok(out)
     }
 
-    /// One page, with retries; returns the body and the next `CMR-Search-After`.
+    /// One page, with retries (also of a body cut off or not UMM JSON);
+    /// returns its items and the next `CMR-Search-After`.
     async fn page(
         &self,
         params: &[(String, String)],
         search_after: Option<&str>,
-    ) -> Result<(serde_json::Value, Option<String>), CmrError> {
+    ) -> Result<(Vec<serde_json::Value>, Option<String>), CmrError> {
         let endpoint = self.endpoint();
         let query = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params)
@@ -220,11 +232,6 @@ impl Cmr {
         loop {
             attempt += 1;
             let mut headers = HeaderMap::new();
-            if let EarthdataAuth::Token(token) = self.client.auth()
-                && let Ok(value) = format!("Bearer {}", token.expose()).parse()
-            {
-                headers.insert(AUTHORIZATION, value);
-            }
             if let Some(after) = search_after.and_then(|after| after.parse().ok()) {
                 headers.insert("CMR-Search-After", after);
             }
@@ -243,7 +250,9 @@ impl Cmr {
                 url.set_query(Some(&query));
                 self.client.http().get(url)
             };
-            let result = request
+            let result = self
+                .client
+                .authorize(request, &endpoint)
                 .headers(headers)
                 .timeout(Duration::from_secs(120))
                 .send()
@@ -257,13 +266,17 @@ impl Cmr {
                             .get("CMR-Search-After")
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_string);
-                        let body: serde_json::Value = response
-                            .json()
-                            .await
-                            .map_err(|err| CmrError::Malformed(err.without_url().to_string()))?;
-                        return Ok((body, next));
-                    }
-                    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                        match read_items(response).await {
+                            Ok(items) => return Ok((items, next)),
+                            Err(message) if attempt >= MAX_ATTEMPTS => {
+                                return Err(CmrError::Malformed(format!(
+                                    "{message} ({attempt} attempts)"
+                                )));
+                            }
+                            // Cut off or garbled on the way: ask again.
+                            Err(_) => None,
+                        }
+                    } else if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
                         let wait = retry_after(&response);
                         if attempt >= MAX_ATTEMPTS {
                             let message = cmr_message(response).await;
@@ -304,6 +317,21 @@ impl Cmr {
             let backoff = Duration::from_millis(200) * 2u32.pow(attempt - 1);
             tokio::time::sleep(wait.unwrap_or(backoff).min(Duration::from_secs(60))).await;
         }
+    }
+}
+
+/// The `items` of a page's UMM JSON; why not, when the body is cut off,
+/// not JSON or has no `items` array.
+async fn read_items(response: reqwest::Response) -> Result<Vec<serde_json::Value>, String> {
+    let text = response
+        .bytes()
+        .await
+        .map_err(|err| format!("a page cut off: {}", err.without_url()))?;
+    let mut body: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|err| format!("a page that is not JSON ({} bytes): {err}", text.len()))?;
+    match body["items"].take() {
+        serde_json::Value::Array(items) => Ok(items),
+        _ => Err("a page with no `items` array".into()),
     }
 }
 

@@ -22,7 +22,7 @@ use crate::region::Region;
 use crate::sink::{Output, PartitionKey, WriterSettings};
 use crate::store::Access;
 use crate::store::auth::EarthdataAuth;
-use crate::store::https::{EDL_HOST, NasaClient, authority};
+use crate::store::https::{EDL_HOST, NasaClient, TokenHosts, authority};
 use crate::store::s3::{NsidcCredentials, S3Access};
 use tracks::{TrackLines, TrackSelection};
 
@@ -465,7 +465,7 @@ impl Plan {
             {
                 let auth = EarthdataAuth::resolve(None, EDL_HOST)
                     .map_err(|message| field_error("source.urls", message))?;
-                let client = NasaClient::new(auth, None)
+                let client = NasaClient::new(auth, None, TokenHosts::earthdata())
                     .map_err(|err| field_error("source.urls", err.to_string()))?;
                 let credentials_url = url::Url::parse(CREDENTIALS_URL)
                     .map_err(|err| field_error("source.urls", err.to_string()))?;
@@ -523,7 +523,16 @@ impl Plan {
                     ),
                 ));
             }
-            let client = NasaClient::new(auth, edl_url.as_ref())
+            let token_hosts = TokenHosts::earthdata()
+                .with_urls(
+                    [&spec.cmr_url, &spec.credentials_url, &spec.s3_endpoint]
+                        .into_iter()
+                        .flatten()
+                        .map(String::as_str),
+                )
+                .with_entries(spec.token_hosts.as_deref().unwrap_or_default())
+                .map_err(|message| field_error(&field("token_hosts"), message))?;
+            let client = NasaClient::new(auth, edl_url.as_ref(), token_hosts)
                 .map_err(|err| field_error("source.cmr", err.to_string()))?;
             let cmr_url = parse_url("cmr_url", spec.cmr_url.as_deref().unwrap_or(cmr::CMR_URL))?;
             let provider = spec
