@@ -32,6 +32,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// An object_store error about `label` (`s3://bucket/key`), with the
+    /// reason `object_message` gives.
     pub fn object(label: &str, err: object_store::Error) -> StoreError {
         match err {
             object_store::Error::NotFound { .. } => StoreError::NotFound {
@@ -39,9 +41,43 @@ impl StoreError {
             },
             other => StoreError::Http {
                 url: label.to_string(),
-                message: other.to_string(),
+                message: StoreError::object_message(&other),
             },
         }
+    }
+
+    /// An object_store error as a one-line reason: an S3 XML error body in
+    /// it is cut to its `Code` and `Message` (each at most 200 characters;
+    /// request ids, host ids and the rest of the XML left out), control
+    /// characters become spaces.
+    pub fn object_message(err: &object_store::Error) -> String {
+        let text = err.to_string();
+        let clean = |text: &str| -> String {
+            text.chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect::<String>()
+                .trim()
+                .trim_end_matches(':')
+                .trim_end()
+                .to_string()
+        };
+        let Some(start) = text.find("<?xml").or_else(|| text.find("<Error")) else {
+            return clean(&text);
+        };
+        let body = &text[start..];
+        let element = |name: &str| {
+            let open = format!("<{name}>");
+            let from = body.find(&open)? + open.len();
+            let to = from + body[from..].find(&format!("</{name}>"))?;
+            let value: String = body[from..to].chars().take(200).collect();
+            Some(clean(&value))
+        };
+        let summary = match (element("Code"), element("Message")) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(only), None) | (None, Some(only)) => only,
+            (None, None) => "(an S3 error body without Code or Message)".to_string(),
+        };
+        format!("{}: {summary}", clean(&text[..start]))
     }
 }
 

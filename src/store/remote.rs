@@ -107,7 +107,7 @@ impl RangeSource for ObjectSource {
                 // Another try of the range is cheap next to losing the granule.
                 object_store::Error::Generic { .. } => StoreError::Transient {
                     url: self.label.clone(),
-                    message: err.to_string(),
+                    message: StoreError::object_message(&err),
                 },
                 other => StoreError::object(&self.label, other),
             })

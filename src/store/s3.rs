@@ -1,6 +1,7 @@
 //! S3 access to NSIDC's buckets: temporary credentials from the
 //! s3credentials endpoint (refreshed before they expire; a run outlives
-//! many), and one object_store client per bucket.
+//! many; when a refresh fails, the keys held serve until they expire), and
+//! one object_store client per bucket.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,15 @@ pub const NSIDC_REGION: &str = "us-west-2";
 /// after 55 of 60 minutes.
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
+/// After a failed refresh, the next try waits this long (the keys held
+/// serve meanwhile), so a failing endpoint is not asked at every request.
+const REFRESH_RETRY: Duration = Duration::from_secs(30);
+
+/// Keys are no longer used this close to their expiry (or a tenth of their
+/// life, for short-lived ones): a request signed just before would reach
+/// S3 after it.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
+
 /// Temporary S3 credentials from an s3credentials endpoint.
 #[derive(Debug)]
 pub struct NsidcCredentials {
@@ -31,12 +41,18 @@ pub struct NsidcCredentials {
     url: Url,
     cached: tokio::sync::Mutex<Option<Cached>>,
     fetches: AtomicU64,
+    refresh_failures: AtomicU64,
 }
 
 #[derive(Debug)]
 struct Cached {
     credential: Arc<AwsCredential>,
+    /// When to fetch new keys.
     refresh_at: DateTime<Utc>,
+    /// Until when these keys are used if new ones cannot be had.
+    usable_until: DateTime<Utc>,
+    /// Their expiry as the endpoint gave it.
+    expiration: DateTime<Utc>,
 }
 
 #[derive(serde::Deserialize)]
@@ -55,12 +71,61 @@ impl NsidcCredentials {
             url,
             cached: tokio::sync::Mutex::new(None),
             fetches: AtomicU64::new(0),
+            refresh_failures: AtomicU64::new(0),
         }
     }
 
     /// How many times credentials were fetched.
     pub fn fetches(&self) -> u64 {
         self.fetches.load(Ordering::Relaxed)
+    }
+
+    /// How many refreshes failed while the keys held were still usable
+    /// (and so were used on).
+    pub fn refresh_failures(&self) -> u64 {
+        self.refresh_failures.load(Ordering::Relaxed)
+    }
+
+    /// The keys to sign with: those held until their refresh time, then
+    /// new ones. When fetching new ones fails, the keys held are used on
+    /// until `usable_until` (another fetch tried every `REFRESH_RETRY`);
+    /// after that, or with none held, the failure is the error, saying
+    /// when the held keys expired. Nothing secret goes into a message.
+    pub async fn credential(&self) -> Result<Arc<AwsCredential>, StoreError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(current) = cached.as_ref()
+            && Utc::now() < current.refresh_at
+        {
+            return Ok(current.credential.clone());
+        }
+        match self.fetch().await {
+            Ok(fresh) => {
+                let credential = fresh.credential.clone();
+                *cached = Some(fresh);
+                Ok(credential)
+            }
+            Err(err) => {
+                let now = Utc::now();
+                match cached.as_mut() {
+                    Some(held) if now < held.usable_until => {
+                        self.refresh_failures.fetch_add(1, Ordering::Relaxed);
+                        held.refresh_at = (now
+                            + chrono::Duration::from_std(REFRESH_RETRY).unwrap_or_default())
+                        .min(held.usable_until);
+                        Ok(held.credential.clone())
+                    }
+                    Some(held) => Err(StoreError::Http {
+                        url: redact(&self.url),
+                        message: format!(
+                            "the S3 keys expire{} at {} and new ones could not be had: {err}",
+                            if now < held.expiration { "" } else { "d" },
+                            held.expiration.format("%Y-%m-%d %H:%M:%S UTC")
+                        ),
+                    }),
+                    None => Err(err),
+                }
+            }
+        }
     }
 
     async fn fetch(&self) -> Result<Cached, StoreError> {
@@ -90,7 +155,8 @@ impl NsidcCredentials {
             })?;
         let now = Utc::now();
         let life = (expiration - now).to_std().unwrap_or_default();
-        let margin = REFRESH_MARGIN.min(life / 5);
+        let before =
+            |margin: Duration| expiration - chrono::Duration::from_std(margin).unwrap_or_default();
         self.fetches.fetch_add(1, Ordering::Relaxed);
         Ok(Cached {
             credential: Arc::new(AwsCredential {
@@ -98,7 +164,9 @@ impl NsidcCredentials {
                 secret_key: document.secret_access_key,
                 token: document.session_token,
             }),
-            refresh_at: expiration - chrono::Duration::from_std(margin).unwrap_or_default(),
+            refresh_at: before(REFRESH_MARGIN.min(life / 5)),
+            usable_until: before(EXPIRY_MARGIN.min(life / 10)),
+            expiration,
         })
     }
 }
@@ -117,22 +185,12 @@ impl CredentialProvider for NsidcCredentials {
     type Credential = AwsCredential;
 
     async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
-        let mut cached = self.cached.lock().await;
-        if let Some(current) = cached.as_ref()
-            && Utc::now() < current.refresh_at
-        {
-            return Ok(current.credential.clone());
-        }
-        let fresh = self
-            .fetch()
+        self.credential()
             .await
             .map_err(|err| object_store::Error::Generic {
                 store: "S3",
                 source: Box::new(err),
-            })?;
-        let credential = fresh.credential.clone();
-        *cached = Some(fresh);
-        Ok(credential)
+            })
     }
 }
 
