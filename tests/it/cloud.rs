@@ -1,5 +1,6 @@
 //! Cloud-optimized reads through the loopback S3 server: only the bytes a
-//! subset needs, no chunk fetched twice, the same rows as local reads.
+//! subset needs, no chunk fetched twice, the same rows as local reads; S3
+//! errors as short reasons.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -84,7 +85,11 @@ fn run(cloud: &Cloud, region: &str, variables: &str, local: Option<&Path>) -> (W
     let report = std::fs::read_dir(&runs)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|path| path.extension().is_some_and(|e| e == "json"))
+        // The run report, not a hidden file beside it (the dataset marker).
+        .find(|path| {
+            path.extension().is_some_and(|e| e == "json")
+                && !path.file_name().unwrap().to_string_lossy().starts_with('.')
+        })
         .unwrap();
     let report: RunReport =
         serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
@@ -193,4 +198,68 @@ fn faults_on_the_wire_are_retried_to_the_rows_of_a_fault_free_run() {
         report.details[0].requests,
         proxy.injected.lock().unwrap()
     );
+}
+
+#[test]
+fn s3_error_reasons_keep_only_the_code_and_message() {
+    use icesat2::store::StoreError;
+    use icesat2::store::remote::{ObjectSource, RangeSource};
+
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("s3").join(BUCKET)).unwrap();
+    let object = root.path().join("object.bin");
+    std::fs::write(&object, vec![7u8; 4096]).unwrap();
+    let ring = KeyRing::default();
+    let s3 = S3Server::start(&root.path().join("s3"), ring.clone(), Duration::ZERO);
+    s3.upload(&ring, BUCKET, "a/object.bin", &object);
+    let source = |key: &str, secret: &str| {
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(BUCKET)
+            .with_region("us-west-2")
+            .with_access_key_id(key)
+            .with_secret_access_key(secret)
+            .with_endpoint(&s3.endpoint)
+            .with_allow_http(true)
+            .with_retry(object_store::RetryConfig {
+                max_retries: 1,
+                retry_timeout: Duration::from_secs(10),
+                backoff: object_store::BackoffConfig {
+                    init_backoff: Duration::from_millis(1),
+                    max_backoff: Duration::from_millis(1),
+                    base: 2.0,
+                },
+            })
+            .build()
+            .unwrap();
+        ObjectSource {
+            store: std::sync::Arc::new(store),
+            path: object_store::path::Path::from("a/object.bin"),
+            label: format!("s3://{BUCKET}/a/object.bin"),
+        }
+    };
+    let runtime = icesat2::store::runtime();
+    let reason = |err: StoreError| {
+        let text = err.to_string();
+        assert!(!text.contains('<') && !text.contains('\n'), "{text}");
+        text
+    };
+
+    // Refused keys (403, not retried): a permission error.
+    let stranger = source("AKIAUNKNOWN", "nothing");
+    let text = reason(runtime.block_on(stranger.get_range(0..10)).unwrap_err());
+    assert!(text.contains("InvalidAccessKeyId"), "{text}");
+    // A HEAD's answer has no body: the status alone.
+    let text = reason(runtime.block_on(stranger.size()).unwrap_err());
+    assert!(text.ends_with("403 Forbidden"), "{text}");
+
+    // SlowDown past object_store's retries: a transient failure.
+    let (key, secret) = ring.issue(Duration::from_secs(3600));
+    let known = source(&key, &secret);
+    s3.faults.fail("a/object.bin", 2);
+    let err = runtime.block_on(known.get_range(0..10)).unwrap_err();
+    assert!(matches!(err, StoreError::Transient { .. }), "{err:?}");
+    let text = reason(err);
+    assert!(text.contains("SlowDown: injected fault"), "{text}");
+    assert_eq!(s3.faults.remaining(), 0);
+    assert_eq!(runtime.block_on(known.get_range(0..10)).unwrap().len(), 10);
 }

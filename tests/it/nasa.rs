@@ -1,7 +1,10 @@
 //! The `cmr` source against NASA-shaped servers on loopback: CMR search,
 //! Earthdata Login (token and .netrc), S3 with expiring credentials, HTTPS
 //! range reads. The same manifest through `local`, `cmr` + `s3` and `cmr` +
-//! `https` gives identical rows; no secret leaks.
+//! `https` gives identical rows; no secret leaks. Then servers that
+//! misbehave: credentials asked for over plain http or by other hosts,
+//! bodies that ignore or misstate the range, `Retry-After` as a date, CMR
+//! pages cut off or paging in a circle, s3credentials failing.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +16,7 @@ use icesat2::granule::{BEAMS, GranuleName, Hdf5Source, Node};
 use icesat2::store;
 use icesat2::synth::SynthOptions;
 
-use super::servers::{KeyRing, Listed, NasaConfig, NasaServer, S3Server};
+use super::servers::{KeyRing, Listed, NasaConfig, NasaServer, Probe, Recorded, S3Server};
 use super::util::{self, Workdir};
 
 const BUCKET: &str = "nsidc-cumulus-prod-protected";
@@ -445,4 +448,549 @@ fn output_can_go_to_an_s3_prefix() {
     };
     assert_eq!(rows_shown(&written.join("_runs")), rows);
     assert_eq!(rows_shown(&local.join("out/_runs")), rows);
+}
+
+// Credentials, bodies and paging against servers that misbehave.
+
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use icesat2::store::auth::{EarthdataAuth, Secret};
+use icesat2::store::https::{NasaClient, TokenHosts};
+use url::Url;
+
+fn token_client(token: &str, hosts: TokenHosts) -> NasaClient {
+    let mut client =
+        NasaClient::new(EarthdataAuth::Token(Secret::new(token)), None, hosts).unwrap();
+    client.backoff = Duration::from_millis(1);
+    client
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    store::runtime().block_on(future)
+}
+
+fn at(probe: &Probe, path: &str) -> Url {
+    Url::parse(&format!("{}{path}", probe.url)).unwrap()
+}
+
+/// The Authorization header each request to `path` carried.
+fn authorizations(probe: &Probe, path: &str) -> Vec<Option<String>> {
+    probe
+        .recorded()
+        .iter()
+        .filter(|seen| seen.path == path)
+        .map(|seen| seen.header("authorization").map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn the_token_goes_only_to_token_hosts_and_never_where_it_redirects() {
+    let token = "tok-5e1f0a9b";
+    let elsewhere = Probe::start(|_, _| "elsewhere".into_response());
+    let target = elsewhere.url.clone();
+    let data = Probe::start(move |seen: &Recorded, _| match seen.path.as_str() {
+        "/away" => (
+            StatusCode::FOUND,
+            [(header::LOCATION, format!("{target}/landed"))],
+        )
+            .into_response(),
+        "/stay" => (StatusCode::FOUND, [(header::LOCATION, "/stayed")]).into_response(),
+        _ => "data".into_response(),
+    });
+    // The data host is a configured endpoint; the other host is not.
+    let client = token_client(
+        token,
+        TokenHosts::earthdata().with_urls([data.url.as_str()]),
+    );
+    let bearer = Some(format!("Bearer {token}"));
+    for path in ["/a", "/away", "/stay"] {
+        let response = block_on(client.get(&at(&data, path), None)).unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    block_on(client.get(&at(&elsewhere, "/b"), None)).unwrap();
+    assert_eq!(authorizations(&data, "/a"), vec![bearer.clone()]);
+    assert_eq!(authorizations(&data, "/away"), vec![bearer.clone()]);
+    // A redirect to another host (here: another port) carries no token;
+    // one to the same origin does.
+    assert_eq!(authorizations(&elsewhere, "/landed"), [None]);
+    assert_eq!(authorizations(&data, "/stayed"), vec![bearer.clone()]);
+    assert_eq!(authorizations(&elsewhere, "/b"), [None]);
+
+    // The manifest's opt-in (`token_hosts`) lets it go there too.
+    let port = Url::parse(&elsewhere.url).unwrap().port().unwrap();
+    let opted = token_client(
+        token,
+        TokenHosts::earthdata()
+            .with_entries(&[format!("127.0.0.1:{port}")])
+            .unwrap(),
+    );
+    block_on(opted.get(&at(&elsewhere, "/c"), None)).unwrap();
+    assert_eq!(authorizations(&elsewhere, "/c"), [bearer]);
+
+    // The header is marked sensitive: a request printed shows no token.
+    let url = at(&data, "/a");
+    let request = client
+        .authorize(client.http().get(url.clone()), &url)
+        .build()
+        .unwrap();
+    assert!(request.headers()[header::AUTHORIZATION].is_sensitive());
+    assert!(!format!("{request:?}").contains(token));
+}
+
+/// Runs `icesat2 run` with every plain-http request going through `proxy`
+/// (which records it), the environment holding only the given credentials.
+fn run_through_proxy(work: &util::Workdir, proxy: &Probe, env: &[(&str, &str)]) -> util::Run {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_icesat2"));
+    command
+        .args(["run", "m.yaml"])
+        .current_dir(work.path())
+        .env("HTTP_PROXY", &proxy.url)
+        .env("NETRC", work.join("no-netrc"));
+    for name in [
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "EARTHDATA_TOKEN",
+    ] {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    util::Run(command.output().unwrap())
+}
+
+#[test]
+fn over_plain_http_neither_the_token_nor_the_password_is_sent() {
+    // The granule's name passes the track pruning, so the run fetches it:
+    // from an Earthdata host, but over plain http (through a recording
+    // proxy: what would have crossed the network).
+    let name = std::fs::read_dir(util::tasmania_granules())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    let data_url = format!("http://data.nsidc.earthdatacloud.nasa.gov/ATLAS/{name}");
+    let manifest = format!(
+        "region: {{ geojson: region.json }}\ntime: {{ start: 2019-01-01, end: 2019-12-31 }}\n{VARIABLES}source: {{ urls: [{data_url}] }}\noutput: {{ path: out }}\n"
+    );
+    let proxy = Probe::start(|seen: &Recorded, _| {
+        if seen.uri.starts_with("http://urs.earthdata.nasa.gov/") {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Basic realm=\"Earthdata Login\"")],
+            )
+                .into_response();
+        }
+        let back = url::form_urlencoded::byte_serialize(seen.uri.as_bytes()).collect::<String>();
+        (
+            StatusCode::FOUND,
+            [(
+                header::LOCATION,
+                format!("http://urs.earthdata.nasa.gov/oauth/authorize?redirect={back}"),
+            )],
+        )
+            .into_response()
+    });
+
+    let token = "tok-7c2d9e41";
+    let work = workdir(&manifest, "unused");
+    let run = run_through_proxy(&work, &proxy, &[("EARTHDATA_TOKEN", token)]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    let password = "pw-1b3d5f7a";
+    work.write(
+        "netrc",
+        &format!("machine urs.earthdata.nasa.gov login alice password {password}\n"),
+    );
+    let netrc = work.join("netrc");
+    let run_netrc = run_through_proxy(&work, &proxy, &[("NETRC", netrc.to_str().unwrap())]);
+    assert_eq!(run_netrc.code(), 2, "{}", run_netrc.stderr());
+
+    let seen = proxy.recorded();
+    let to_data: Vec<&Recorded> = seen.iter().filter(|r| r.uri == data_url).collect();
+    let to_edl: Vec<&Recorded> = seen
+        .iter()
+        .filter(|r| r.uri.starts_with("http://urs.earthdata.nasa.gov/"))
+        .collect();
+    // Both runs asked the data host, and followed it to Earthdata Login.
+    assert!(to_data.len() >= 2, "{seen:#?}");
+    assert!(to_edl.len() >= 2, "{seen:#?}");
+    for request in &seen {
+        assert_eq!(request.method, "GET");
+        assert_eq!(request.header("authorization"), None, "{request:?}");
+        for (_, value) in &request.headers {
+            assert!(
+                !value.contains(token) && !value.contains(password),
+                "{request:?}"
+            );
+        }
+    }
+    for output in [&run, &run_netrc] {
+        assert!(!output.stderr().contains(token) && !output.stderr().contains(password));
+    }
+}
+
+/// Byte `i` of the probe's objects.
+fn pattern(i: u64) -> u8 {
+    (i * 7 % 251) as u8
+}
+
+/// A body of `len` pattern bytes made as it is sent, counting what went
+/// out; `done` is set once the body is dropped (sent or abandoned).
+fn counted_body(
+    len: u64,
+    sent: Arc<std::sync::atomic::AtomicU64>,
+    done: Arc<std::sync::atomic::AtomicBool>,
+) -> axum::body::Body {
+    struct Guard(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    const BLOCK: u64 = 64 * 1024;
+    let stream = futures::stream::unfold((0u64, Guard(done)), move |(at, guard)| {
+        let sent = sent.clone();
+        async move {
+            if at >= len {
+                return None;
+            }
+            let end = (at + BLOCK).min(len);
+            sent.fetch_add(end - at, Ordering::SeqCst);
+            let block: Vec<u8> = (at..end).map(pattern).collect();
+            Some((
+                Ok::<_, std::io::Error>(bytes::Bytes::from(block)),
+                (end, guard),
+            ))
+        }
+    });
+    axum::body::Body::from_stream(stream)
+}
+
+/// The requested `(first, last)` of a `Range: bytes=a-b` header.
+fn requested(seen: &Recorded) -> (u64, u64) {
+    let (a, b) = seen
+        .header("range")
+        .and_then(|v| v.strip_prefix("bytes="))
+        .and_then(|v| v.split_once('-'))
+        .unwrap();
+    (a.parse().unwrap(), b.parse().unwrap())
+}
+
+#[test]
+fn https_bodies_are_checked_against_the_range_and_never_read_past_it() {
+    const WHOLE: u64 = 256 << 20;
+    const SMALL: u64 = 10_000;
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (body_sent, body_done) = (sent.clone(), done.clone());
+    let probe = Probe::start(move |seen: &Recorded, _| {
+        let (first, last) = requested(seen);
+        let bytes = |a: u64, b: u64| (a..=b).map(pattern).collect::<Vec<u8>>();
+        let partial = |range: String, body: Vec<u8>| {
+            (
+                StatusCode::PARTIAL_CONTENT,
+                [(header::CONTENT_RANGE, range)],
+                body,
+            )
+                .into_response()
+        };
+        match seen.path.as_str() {
+            // Honest.
+            "/exact" => partial(format!("bytes {first}-{last}/{SMALL}"), bytes(first, last)),
+            // The range one byte further on than asked.
+            "/shifted" => partial(
+                format!("bytes {}-{}/{SMALL}", first + 1, last + 1),
+                bytes(first + 1, last + 1),
+            ),
+            // A 206 with no Content-Range.
+            "/unlabelled" => (StatusCode::PARTIAL_CONTENT, bytes(first, last)).into_response(),
+            // The right label on a longer body.
+            "/long" => partial(
+                format!("bytes {first}-{last}/{SMALL}"),
+                bytes(first, last + 50),
+            ),
+            // Range ignored: the whole (small) object.
+            "/small" => bytes(0, SMALL - 1).into_response(),
+            // Range ignored: 256 MiB, made as it is sent.
+            _ => {
+                let mut response =
+                    counted_body(WHOLE, body_sent.clone(), body_done.clone()).into_response();
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_LENGTH, WHOLE.into());
+                response
+            }
+        }
+    });
+    let client = token_client("t", TokenHosts::earthdata());
+    let expect = |a: u64, b: u64| (a..b).map(pattern).collect::<Vec<u8>>();
+
+    let got = block_on(client.get_range(&at(&probe, "/exact"), 100..4100)).unwrap();
+    assert_eq!(got.to_vec(), expect(100, 4100));
+    assert_eq!(block_on(client.len(&at(&probe, "/exact"))).unwrap(), SMALL);
+    let got = block_on(client.get_range(&at(&probe, "/small"), 2000..2500)).unwrap();
+    assert_eq!(got.to_vec(), expect(2000, 2500));
+    for (path, says) in [
+        ("/shifted", "Content-Range 'bytes 101-200/10000'"),
+        ("/unlabelled", "Content-Range (none)"),
+        ("/long", "with a body of 150 bytes"),
+    ] {
+        let err = block_on(client.get_range(&at(&probe, path), 100..200)).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains(says), "{path}: {message}");
+        assert!(message.contains("bytes 100-199"), "{path}: {message}");
+    }
+    let err = block_on(client.get_range(&at(&probe, "/small"), 9000..10_001)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("sent the whole object, of 10000 bytes"),
+        "{err}"
+    );
+
+    // The whole 256 MiB answer to a range: read to the range's end, then
+    // the connection is dropped, and the server stops sending.
+    let got = block_on(client.get_range(&at(&probe, "/whole"), 1_000_000..1_000_100)).unwrap();
+    assert_eq!(got.to_vec(), expect(1_000_000, 1_000_100));
+    let clock = std::time::Instant::now();
+    while !done.load(Ordering::SeqCst) && clock.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(done.load(Ordering::SeqCst), "the server is still sending");
+    let went = sent.load(Ordering::SeqCst);
+    assert!(went < WHOLE / 4, "{went} of {WHOLE} bytes sent");
+    // Its size comes from Content-Length, without reading the body.
+    done.store(false, Ordering::SeqCst);
+    sent.store(0, Ordering::SeqCst);
+    assert_eq!(block_on(client.len(&at(&probe, "/whole"))).unwrap(), WHOLE);
+    let clock = std::time::Instant::now();
+    while !done.load(Ordering::SeqCst) && clock.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(done.load(Ordering::SeqCst), "the server is still sending");
+    let went = sent.load(Ordering::SeqCst);
+    assert!(went < WHOLE / 4, "{went} of {WHOLE} bytes sent");
+}
+
+#[test]
+fn retry_after_as_an_http_date_is_waited_for() {
+    let probe = Probe::start(|_, earlier| {
+        if earlier == 0 {
+            let when = chrono::Utc::now() + chrono::Duration::seconds(2);
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(
+                    header::RETRY_AFTER,
+                    when.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+                )],
+            )
+                .into_response()
+        } else {
+            "ready".into_response()
+        }
+    });
+    // Without the date the retry would come after the 1 ms backoff.
+    let client = token_client("t", TokenHosts::earthdata());
+    let clock = std::time::Instant::now();
+    let response = block_on(client.get(&at(&probe, "/busy"), None)).unwrap();
+    let waited = clock.elapsed();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(probe.recorded().len(), 2);
+    // The date has whole seconds: 2 s ahead is at least 1 s ahead.
+    assert!(
+        waited >= Duration::from_millis(1000) && waited < Duration::from_secs(10),
+        "{waited:?}"
+    );
+}
+
+#[test]
+fn a_repeated_search_after_cursor_stops_the_search_with_an_error() {
+    let nasa = nasa(
+        NasaConfig {
+            repeat_cursor: true,
+            ..NasaConfig::default()
+        },
+        Duration::ZERO,
+    );
+    // The spatial search is one query over all 4 granules: 2 pages of 3.
+    let work = workdir(&nasa.cmr_manifest("https", "spatial", true), "test-token");
+    let run = work.run(&["plan", "m.yaml"]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert!(
+        run.stderr()
+            .contains("CMR-Search-After cursor it had sent before (page 2); stopped paging"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(nasa.server.seen.searches.load(Ordering::Relaxed), 2);
+}
+
+#[test]
+fn a_cut_off_or_garbled_search_page_is_asked_for_again() {
+    let calm = nasa(NasaConfig::default(), Duration::ZERO);
+    let rough = nasa(
+        NasaConfig {
+            cut_searches: vec![1, 4],
+            garbled_searches: vec![2, 5],
+            ..NasaConfig::default()
+        },
+        Duration::ZERO,
+    );
+    let plans: Vec<serde_json::Value> = [&calm, &rough]
+        .iter()
+        .map(|nasa| {
+            let work = workdir(&nasa.cmr_manifest("https", "spatial", true), "test-token");
+            serde_json::from_str(&work.run(&["plan", "--json", "m.yaml"]).success()).unwrap()
+        })
+        .collect();
+    let names = |plan: &serde_json::Value| {
+        plan["granules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["granule"].to_string(), g["size"].to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&plans[0]).len(), 4);
+    assert_eq!(names(&plans[0]), names(&plans[1]));
+    // Two pages, each asked for three times.
+    assert_eq!(rough.server.seen.searches.load(Ordering::Relaxed), 6);
+
+    // A page that never comes whole fails the plan after a few attempts.
+    let broken = nasa(
+        NasaConfig {
+            garbled_searches: (1..=6).collect(),
+            ..NasaConfig::default()
+        },
+        Duration::ZERO,
+    );
+    let work = workdir(&broken.cmr_manifest("https", "spatial", true), "test-token");
+    let run = work.run(&["plan", "m.yaml"]);
+    assert_eq!(run.code(), 1);
+    assert!(
+        run.stderr()
+            .contains("CMR sent a response we cannot read: a page that is not JSON"),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.stderr().contains("(6 attempts)"), "{}", run.stderr());
+    assert_eq!(broken.server.seen.searches.load(Ordering::Relaxed), 6);
+}
+
+#[test]
+fn keys_still_valid_are_used_when_a_refresh_fails_and_expired_ones_are_refused() {
+    use icesat2::store::s3::{NsidcCredentials, S3Access};
+    use object_store::ObjectStoreExt;
+
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("s3").join(BUCKET)).unwrap();
+    let object = root.path().join("object.bin");
+    let bytes: Vec<u8> = (0..5000u64).map(pattern).collect();
+    std::fs::write(&object, &bytes).unwrap();
+    let ring = KeyRing::default();
+    let s3 = S3Server::start(&root.path().join("s3"), ring.clone(), Duration::ZERO);
+    s3.upload(&ring, BUCKET, "some/object.bin", &object);
+    // Keys live 6 s; after the first, the endpoint refuses.
+    let server = NasaServer::start(
+        NasaConfig {
+            credentials_ttl: Duration::from_secs(6),
+            refuse_credentials_after: Some(1),
+            ..NasaConfig::default()
+        },
+        vec![],
+        ring.clone(),
+    );
+    let client = token_client(
+        "test-token",
+        TokenHosts::earthdata().with_urls([server.url.as_str()]),
+    );
+    let url = Url::parse(&format!("{}/s3credentials", server.url)).unwrap();
+    let credentials = Arc::new(NsidcCredentials::new(client, url));
+    let access = S3Access::new(credentials.clone(), Some(s3.endpoint.clone()));
+    let bucket = access.store(BUCKET).unwrap();
+    let path = object_store::path::Path::from("some/object.bin");
+
+    let first = block_on(credentials.credential()).unwrap();
+    let clock = std::time::Instant::now();
+    let mut read_while_refused = false;
+    let failure = loop {
+        assert!(
+            clock.elapsed() < Duration::from_secs(15),
+            "the keys never expired"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        match block_on(credentials.credential()) {
+            Ok(held) => {
+                assert_eq!(held.key_id, first.key_id);
+                if server.seen.credentials_refused.load(Ordering::Relaxed) > 0
+                    && !read_while_refused
+                {
+                    // The refresh failed; the keys held still work.
+                    let got = block_on(bucket.get_range(&path, 100..200)).unwrap();
+                    assert_eq!(&got[..], &bytes[100..200]);
+                    read_while_refused = true;
+                }
+            }
+            Err(err) => break err.to_string(),
+        }
+    };
+    assert!(
+        read_while_refused,
+        "no refresh failed before the keys expired"
+    );
+    assert_eq!(credentials.fetches(), 1);
+    assert!(credentials.refresh_failures() >= 1);
+    assert!(
+        failure.contains("new ones could not be had") && failure.contains("503"),
+        "{failure}"
+    );
+    assert!(failure.contains("the S3 keys expire"), "{failure}");
+    for secret in ring.secrets() {
+        assert!(!failure.contains(&secret), "{failure}");
+    }
+    // And S3 reads now fail with that reason.
+    let err = block_on(bucket.get_range(&path, 0..10)).unwrap_err();
+    assert!(
+        err.to_string().contains("new ones could not be had"),
+        "{err}"
+    );
+}
+
+#[test]
+fn token_hosts_entries_are_checked_when_planning() {
+    let nasa = nasa(NasaConfig::default(), Duration::ZERO);
+    let manifest = |hosts: &str| {
+        nasa.cmr_manifest("https", "rgt", true).replace(
+            "    cmr_url:",
+            &format!("    token_hosts: {hosts}\n    cmr_url:"),
+        )
+    };
+    let good = workdir(
+        &manifest("[mirror.example.org, \"*.daac.example.net\", \"127.0.0.1:9\"]"),
+        "test-token",
+    );
+    let plan: serde_json::Value =
+        serde_json::from_str(&good.run(&["plan", "--json", "m.yaml"]).success()).unwrap();
+    assert_eq!(plan["granules"].as_array().unwrap().len(), 4);
+    let searches = nasa.server.seen.searches.load(Ordering::Relaxed);
+    let bad = workdir(
+        &manifest("[mirror.example.org, \"https://other.example.org\"]"),
+        "test-token",
+    );
+    let run = bad.run(&["plan", "m.yaml"]);
+    assert_eq!(run.code(), 1);
+    assert!(
+        run.stderr().contains(
+            "source.cmr.token_hosts: 'https://other.example.org' is not a host, host:port or *.domain"
+        ),
+        "{}",
+        run.stderr()
+    );
+    // Refused before CMR is asked.
+    assert_eq!(nasa.server.seen.searches.load(Ordering::Relaxed), searches);
 }

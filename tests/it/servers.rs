@@ -1,9 +1,12 @@
 //! NASA-shaped servers on loopback: a real S3 protocol server (s3s + s3s-fs)
 //! whose keys come from an s3credentials endpoint and expire, and one HTTP
 //! server with CMR's granule search (UMM JSON, name patterns, temporal,
-//! search-after paging, token check, injected 5xx and 429), the
-//! s3credentials endpoint, HTTPS data with range requests and bearer tokens,
-//! and an Earthdata Login stand-in for the `.netrc` redirect flow.
+//! search-after paging, token check, injected 5xx and 429, pages cut off
+//! or garbled, a cursor repeated), the s3credentials endpoint (which can
+//! start refusing), HTTPS data with range requests and bearer tokens, and an
+//! Earthdata Login stand-in for the `.netrc` redirect flow. `Probe` is a
+//! scripted HTTP server that records every request it gets (also as a
+//! proxy: what would have gone on the wire).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -214,6 +217,17 @@ pub struct NasaConfig {
     pub fail_searches: Vec<u64>,
     /// Search requests numbered here get 429 with Retry-After: 1.
     pub throttle_searches: Vec<u64>,
+    /// Search requests numbered here get a 200 whose connection is closed
+    /// half way through the body (its Content-Length is the whole).
+    pub cut_searches: Vec<u64>,
+    /// Search requests numbered here get a 200 with the first half of the
+    /// JSON only, as a complete body.
+    pub garbled_searches: Vec<u64>,
+    /// Every page names the first page's last granule as the next
+    /// `CMR-Search-After` cursor (a client that trusts it pages forever).
+    pub repeat_cursor: bool,
+    /// The s3credentials endpoint answers 503 once it has issued this many keys.
+    pub refuse_credentials_after: Option<u64>,
 }
 
 impl Default for NasaConfig {
@@ -225,6 +239,10 @@ impl Default for NasaConfig {
             max_page: 3,
             fail_searches: vec![],
             throttle_searches: vec![],
+            cut_searches: vec![],
+            garbled_searches: vec![],
+            repeat_cursor: false,
+            refuse_credentials_after: None,
         }
     }
 }
@@ -234,6 +252,8 @@ impl Default for NasaConfig {
 pub struct Seen {
     pub searches: AtomicU64,
     pub credentials: AtomicU64,
+    /// s3credentials requests refused (`refuse_credentials_after`).
+    pub credentials_refused: AtomicU64,
     pub data: AtomicU64,
     pub edl_logins: AtomicU64,
     /// Authorization headers that reached the data route carrying the netrc password.
@@ -465,21 +485,39 @@ fn run_search(state: &NasaState, headers: &HeaderMap, params: Vec<(String, Strin
         })
         .collect();
     let body = serde_json::json!({ "hits": matching.len(), "took": 1, "items": items }).to_string();
-    let mut response = (
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            "application/vnd.nasa.cmr.umm_results+json",
-        )],
-        body,
-    )
-        .into_response();
+    let half = body.as_bytes()[..body.len() / 2].to_vec();
+    let mut response = if state.config.cut_searches.contains(&number) {
+        // The first half, then an error: the server drops the connection
+        // short of the Content-Length it announced.
+        let stream = futures::stream::iter([
+            Ok::<_, std::io::Error>(bytes::Bytes::from(half)),
+            Err(std::io::Error::other("cut off")),
+        ]);
+        let mut response = axum::body::Body::from_stream(stream).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, body.len().into());
+        response
+    } else if state.config.garbled_searches.contains(&number) {
+        half.into_response()
+    } else {
+        body.into_response()
+    };
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "application/vnd.nasa.cmr.umm_results+json".parse().unwrap(),
+    );
     response
         .headers_mut()
         .insert("CMR-Hits", matching.len().to_string().parse().unwrap());
-    if let Some(last) = page.last()
-        && start + page.len() < matching.len()
-    {
+    let cursor = if state.config.repeat_cursor {
+        matching
+            .get(page_size.saturating_sub(1))
+            .filter(|_| !page.is_empty())
+    } else {
+        page.last().filter(|_| start + page.len() < matching.len())
+    };
+    if let Some(last) = cursor {
         response.headers_mut().insert(
             "CMR-Search-After",
             format!("[\"{}\"]", last.name).parse().unwrap(),
@@ -491,6 +529,15 @@ fn run_search(state: &NasaState, headers: &HeaderMap, params: Vec<(String, Strin
 async fn credentials(State(state): State<Arc<NasaState>>, headers: HeaderMap) -> Response {
     if !bearer_ok(&state, &headers) && !session_ok(&state, &headers) {
         return edl_redirect(&state, "/s3credentials");
+    }
+    if let Some(limit) = state.config.refuse_credentials_after
+        && state.seen.credentials.load(Ordering::Relaxed) >= limit
+    {
+        state
+            .seen
+            .credentials_refused
+            .fetch_add(1, Ordering::Relaxed);
+        return errors(StatusCode::SERVICE_UNAVAILABLE, "s3credentials is down");
     }
     state.seen.credentials.fetch_add(1, Ordering::Relaxed);
     let (access, secret) = state.ring.issue(state.config.credentials_ttl);
@@ -660,6 +707,93 @@ async fn data(
             .into_response(),
         _ => (StatusCode::OK, bytes).into_response(),
     }
+}
+
+/// A request as a `Probe` got it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    /// As sent: a path, or an absolute URL when the probe serves as a proxy.
+    pub uri: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Recorded {
+    /// The value of header `name`, if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+type Respond = dyn Fn(&Recorded, usize) -> Response + Send + Sync;
+/// What a `Probe` keeps: the requests so far, and how it answers.
+type ProbeState = (Arc<Mutex<Vec<Recorded>>>, Arc<Respond>);
+
+/// An HTTP server on loopback that records every request it gets (method,
+/// URI, headers) and answers with `respond`, given the request and how many
+/// earlier requests had the same path. Set as `HTTP_PROXY`, it sees what a
+/// client would have sent to any host over plain http.
+pub struct Probe {
+    pub url: String,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl Probe {
+    pub fn start(respond: impl Fn(&Recorded, usize) -> Response + Send + Sync + 'static) -> Probe {
+        let requests: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let state: ProbeState = (requests.clone(), Arc::new(respond));
+        let app = Router::new().fallback(probe).with_state(state);
+        let address = server_runtime().block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address: SocketAddr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            address
+        });
+        Probe {
+            url: format!("http://{address}"),
+            requests,
+        }
+    }
+
+    /// Every request so far, in order.
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+async fn probe(
+    State((requests, respond)): State<ProbeState>,
+    request: axum::extract::Request,
+) -> Response {
+    let recorded = Recorded {
+        method: request.method().to_string(),
+        uri: request.uri().to_string(),
+        path: request.uri().path().to_string(),
+        headers: request
+            .headers()
+            .iter()
+            .map(|(key, value)| {
+                (
+                    key.to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+    };
+    let earlier = {
+        let mut requests = requests.lock().unwrap();
+        let earlier = requests
+            .iter()
+            .filter(|seen| seen.path == recorded.path)
+            .count();
+        requests.push(recorded.clone());
+        earlier
+    };
+    respond(&recorded, earlier)
 }
 
 /// What the fault proxy did to a request.
