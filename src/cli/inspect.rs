@@ -39,7 +39,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
     let meta = granule::granule_meta(&file, &name).with_context(|| path.display().to_string())?;
     let beams = granule::beams(&file, &meta).with_context(|| path.display().to_string())?;
     let mut datasets = Vec::new();
-    walk(&file, "/", &mut datasets).with_context(|| path.display().to_string())?;
+    walk(&file, "/", &mut Vec::new(), &mut datasets).with_context(|| path.display().to_string())?;
 
     let mut beam_rows = Vec::new();
     for beam in &beams {
@@ -146,11 +146,24 @@ pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
 }
 
 /// Every dataset under `group`, depth first, with its description.
+/// `ancestors` holds the object header address and path of every group
+/// from the root down to `group`'s parent: a group reached again below
+/// itself (a hard link to an ancestor) is refused, as the walk would
+/// otherwise never end. A group reached by two paths that are not nested
+/// is listed under both (the walk still ends).
 fn walk(
-    file: &dyn Hdf5Source,
+    file: &ReaderFile,
     group: &str,
+    ancestors: &mut Vec<(u64, String)>,
     out: &mut Vec<(String, granule::DatasetInfo)>,
 ) -> anyhow::Result<()> {
+    let address = file.group_address(group)?;
+    if let Some((_, first)) = ancestors.iter().find(|(seen, _)| *seen == address) {
+        anyhow::bail!(
+            "group {group} is group {first} again (a hard link cycle: a group inside itself); not walking it"
+        );
+    }
+    ancestors.push((address, group.to_string()));
     for member in file.members(group)? {
         let path = if group == "/" {
             format!("/{member}")
@@ -158,10 +171,11 @@ fn walk(
             format!("{group}/{member}")
         };
         match file.node(&path)? {
-            Node::Group => walk(file, &path, out)?,
+            Node::Group => walk(file, &path, ancestors, out)?,
             Node::Dataset => out.push((path.clone(), file.dataset(&path)?)),
             Node::Missing => {}
         }
     }
+    ancestors.pop();
     Ok(())
 }

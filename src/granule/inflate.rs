@@ -12,11 +12,17 @@
 //!
 //! The filter interface passes no output limit. The output buffer is sized
 //! by the file's largest chunk in bytes, from the dataset layouts read so
-//! far (`ChunkLimit`, raised by `ReaderFile`); a stream that needs more (a
-//! filter applied before deflate adds a few bytes; a compressed heap block
-//! is no chunk) is decoded again within the deflate format's own bound
-//! (1032:1). Both are capped by `cap`, and hdf5-reader then checks the
-//! decoded length against the chunk's own size.
+//! far (`ChunkLimit`, raised by `ReaderFile` for every dataset it opens); a
+//! stream that needs more is decoded again into the largest chunk plus a
+//! margin (`MARGIN_DIVISOR`, `MARGIN_BYTES`): what a filter applied before
+//! deflate adds (Fletcher-32 four bytes; a second deflate its stored-block
+//! framing, five bytes for each 64 KiB). Anything longer is no chunk of
+//! this file and is refused, so a crafted stream that inflates a
+//! thousandfold costs no more than that. Before any dataset is laid out
+//! (no chunk known) the bound is the deflate format's own (1032:1). All
+//! are capped by `cap` and by the stream's own ratio bound, and
+//! hdf5-reader then checks the decoded length against the chunk's own
+//! size.
 
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -70,16 +76,25 @@ pub fn registry(limit: ChunkLimit, cap: usize) -> FilterRegistry {
     registry
 }
 
+/// The margin over the largest chunk a stream may decode to: this part of
+/// the chunk...
+const MARGIN_DIVISOR: usize = 64;
+/// ...plus this many bytes.
+const MARGIN_BYTES: usize = 4096;
+
 /// The output size to try first for a stream of `compressed` bytes, and the
 /// most it may decode to.
 fn output_bounds(compressed: usize, largest_chunk: usize, cap: usize) -> (usize, usize) {
-    let most = compressed.saturating_mul(1032).saturating_add(64).min(cap);
-    let first = if largest_chunk > 0 {
-        largest_chunk.min(most)
-    } else {
-        most
-    };
-    (first, most)
+    // The deflate format's own bound: 1032 output bytes an input byte.
+    let format = compressed.saturating_mul(1032).saturating_add(64).min(cap);
+    if largest_chunk == 0 {
+        return (format, format);
+    }
+    let most = largest_chunk
+        .saturating_add(largest_chunk / MARGIN_DIVISOR)
+        .saturating_add(MARGIN_BYTES)
+        .min(format);
+    (largest_chunk.min(most), most)
 }
 
 /// Why a stream did not decode.
@@ -275,18 +290,43 @@ mod tests {
     }
 
     #[test]
-    fn a_stream_beyond_the_largest_chunk_is_decoded_again_within_the_format_bound() {
-        // 4 bytes more than any chunk laid out (Fletcher-32 before deflate).
-        let bytes = vec![3u8; 40_004];
-        let limit = ChunkLimit::default();
-        limit.raise(40_000);
+    fn a_stream_beyond_the_largest_chunk_is_decoded_again_within_the_margin() {
         let filter = hdf5_reader::messages::filter_pipeline::FilterDescription {
             id: FILTER_DEFLATE,
             name: None,
             client_data: vec![6],
         };
-        let decoded = registry(limit, usize::MAX).apply(&filter, &zlib(&bytes), 1);
+        let limit = ChunkLimit::default();
+        limit.raise(40_000);
+        // 4 bytes more than any chunk laid out (Fletcher-32 before deflate).
+        let bytes = vec![3u8; 40_004];
+        let decoded = registry(limit.clone(), usize::MAX).apply(&filter, &zlib(&bytes), 1);
         assert_eq!(decoded.unwrap(), bytes);
+        // The chunk deflated again (a second deflate filter): its stream is
+        // a few bytes longer than the chunk even when it does not compress.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..40_000)
+            .map(|_| {
+                // xorshift64: bytes deflate cannot shorten.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 56) as u8
+            })
+            .collect();
+        let stored = zlib(&noise);
+        assert!(stored.len() > noise.len(), "{}", stored.len());
+        let decoded = registry(limit.clone(), usize::MAX).apply(&filter, &zlib(&stored), 1);
+        assert_eq!(decoded.unwrap(), stored);
+        // A stream that inflates far beyond any chunk of the file (a
+        // thousandfold, within the format's bound) is refused at the
+        // largest chunk plus the margin.
+        let bomb = zlib(&vec![0u8; 4 << 20]);
+        let err = registry(limit, usize::MAX)
+            .apply(&filter, &bomb, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("decoded to more than 44721 bytes"), "{err}");
     }
 
     #[test]
@@ -308,9 +348,13 @@ mod tests {
     }
 
     #[test]
-    fn the_bound_is_the_largest_chunk_else_the_format_ratio() {
+    fn the_bound_is_the_largest_chunk_plus_a_margin_else_the_format_ratio() {
+        // No chunk laid out yet: the format's ratio.
         assert_eq!(output_bounds(100, 0, usize::MAX), (103_264, 103_264));
-        assert_eq!(output_bounds(100, 40_000, usize::MAX), (40_000, 103_264));
+        // 40,000 + 40,000 / 64 + 4096.
+        assert_eq!(output_bounds(100, 40_000, usize::MAX), (40_000, 44_721));
+        assert_eq!(output_bounds(30_000, 40_000, usize::MAX), (40_000, 44_721));
+        // A short stream cannot decode to a large chunk.
         assert_eq!(output_bounds(100, 1 << 20, usize::MAX), (103_264, 103_264));
         assert_eq!(output_bounds(100, 40_000, 1_000), (1_000, 1_000));
         let limit = ChunkLimit::default();

@@ -17,10 +17,26 @@ use super::GranuleError;
 use super::h5::{DatasetInfo, Dtype, Hdf5Source, Node, PlannedRead, Values};
 use crate::values_of_dtype;
 
-/// Upper bound for one decoded read: far above any ATL08 dataset (the largest,
-/// photon heights of a strong beam, are tens of MB), so a corrupt extent
-/// cannot make us allocate without bound.
-const MAX_READ_BYTES: usize = 2 << 30;
+/// Decoded bytes one granule's reads may take, summed over all of them
+/// (`read_runs`, `read_strings`; hdf5-reader's limit for a single read is
+/// the same), so a granule that declares more than it holds (a dataspace
+/// of 10^11 rows over unallocated chunks) fails with its dataset named
+/// before anything is allocated for it, and decoding one granule never
+/// holds more than this in values, times the decode threads.
+///
+/// Why this much: a request reads the segment variables of the segments in
+/// its polygon (tens of thousands of segments a beam even for a whole
+/// granule: a few MB a variable) and the photon variables of those
+/// segments. The largest ATL08 granules (about 1 GB) hold tens of millions
+/// of signal photons over six beams; every photon variable of the catalog,
+/// with the `ph_segment_id` check, is 26 bytes a photon, so the budget
+/// holds some 20 million photons with all of them and 67 million with
+/// `ph_h` alone. A polygon over part of a granule's track stays well under
+/// it; only a request for every photon variable over the whole of one of
+/// the largest granules could reach it, and that granule then fails with
+/// the budget named in its reason rather than the process running out of
+/// memory.
+pub const READ_BUDGET: u64 = 512 << 20;
 
 /// Fetches byte ranges ahead of the reads that will need them (remote
 /// storage); later reads of those bytes are then served without waiting.
@@ -65,18 +81,135 @@ enum Extents {
     Other,
 }
 
+/// The most entries a version-1 B-tree node of a file may hold: 2K, with
+/// the K values of its superblock (libhdf5 refuses a node with more).
+/// `None` where the superblock does not give K (versions 2 and 3 keep the
+/// chunk K in an extension; not written for ATL08): there only the bounds
+/// of the whole tree apply.
+#[derive(Debug, Clone, Copy)]
+struct NodeCaps {
+    /// Chunk B-tree nodes (the indexed storage K; 32 in a version 0
+    /// superblock, which libhdf5 writes only with that K).
+    chunk: Option<usize>,
+    /// Group B-tree nodes (the group internal node K).
+    group: Option<usize>,
+    /// Symbol table nodes (the group leaf node K).
+    symbols: Option<usize>,
+}
+
+impl NodeCaps {
+    fn of(superblock: &hdf5_reader::superblock::Superblock) -> NodeCaps {
+        let twice = |k: u16| (k > 0).then(|| 2 * usize::from(k));
+        let (chunk, group, symbols) = match superblock.version {
+            0 => (
+                Some(64),
+                superblock.group_internal_node_k,
+                superblock.group_leaf_node_k,
+            ),
+            1 => (
+                twice(superblock.indexed_storage_k),
+                superblock.group_internal_node_k,
+                superblock.group_leaf_node_k,
+            ),
+            _ => (None, 0, 0),
+        };
+        NodeCaps {
+            chunk,
+            group: twice(group),
+            symbols: twice(symbols),
+        }
+    }
+}
+
+/// How many chunks a dataset's dataspace holds (the product over its
+/// dimensions of the extent over the chunk size, rounded up): the most
+/// entries its chunk B-tree may list.
+struct ChunkBound {
+    most: u64,
+    shape: Vec<u64>,
+    dims: Vec<u32>,
+}
+
+impl ChunkBound {
+    fn new(shape: &[u64], dims: &[u32]) -> ChunkBound {
+        let most = shape.iter().zip(dims).fold(1u64, |most, (&extent, &dim)| {
+            most.saturating_mul(extent.div_ceil(u64::from(dim.max(1))))
+        });
+        ChunkBound {
+            most,
+            shape: shape.to_vec(),
+            dims: dims.to_vec(),
+        }
+    }
+
+    fn chunks(&self) -> String {
+        format!(
+            "{} chunk{}",
+            self.most,
+            if self.most == 1 { "" } else { "s" }
+        )
+    }
+
+    /// Why a node may hold no more entries.
+    fn holds(&self) -> String {
+        format!(
+            "its dataspace {:?} in chunks of {:?} holds {}",
+            self.shape,
+            self.dims,
+            self.chunks()
+        )
+    }
+
+    /// What a tree listing too many entries lists.
+    fn more(&self) -> String {
+        format!(
+            "more than {}, all that its dataspace {:?} in chunks of {:?} holds",
+            self.chunks(),
+            self.shape,
+            self.dims
+        )
+    }
+}
+
+/// An old-style group's entries as its index lists them (`group_index`).
+struct SymbolIndex {
+    /// The data segment of the group's name heap.
+    names: hdf5_reader::StorageBuffer,
+    entries: Vec<SymbolEntry>,
+}
+
+struct SymbolEntry {
+    /// The name's bytes in `SymbolIndex::names`.
+    name: Range<usize>,
+    /// The member's object header.
+    object: u64,
+    /// The B-tree and name heap of a member that is a group, when the
+    /// entry caches them.
+    cached_group: Option<(u64, u64)>,
+}
+
 /// One open granule read through `hdf5-reader`.
 pub struct ReaderFile {
     file: Hdf5File,
     /// Groups found, by path: `Hdf5File::group` walks from the root at
     /// each call.
-    groups: Mutex<HashMap<String, Group>>,
+    /// Whether a group's index was checked (`group_index`) is kept with
+    /// it: a group is checked when something is first looked up in it, not
+    /// when it is found, so finding one (a beam the request leaves out)
+    /// costs no reads of its index.
+    groups: Mutex<HashMap<String, (Group, bool)>>,
     /// Datasets opened, by path, shared: a `Dataset` is costly to clone.
     datasets: Mutex<HashMap<String, Arc<Dataset>>>,
     extents: Mutex<HashMap<String, Arc<Extents>>>,
     prefetch: Option<Arc<dyn Prefetch>>,
     /// Decompressed bytes of the chunks planned reads touch.
     decoded: AtomicU64,
+    /// Decoded bytes the reads took so far, against `budget`.
+    read: AtomicU64,
+    /// `READ_BUDGET` unless set otherwise (`with_read_budget`).
+    budget: u64,
+    /// The most entries a B-tree node of this file may hold.
+    caps: NodeCaps,
     /// The largest chunk of the datasets opened: the first output size a
     /// chunk is inflated into.
     chunk_limit: ChunkLimit,
@@ -113,7 +246,7 @@ impl ReaderFile {
         }
         let chunk_limit = ChunkLimit::default();
         let options = OpenOptions::default()
-            .with_max_read_bytes(MAX_READ_BYTES)
+            .with_max_read_bytes(READ_BUDGET as usize)
             .with_filter_registry(inflate::registry(
                 chunk_limit.clone(),
                 hdf5_reader::DEFAULT_MAX_CHUNK_BYTES,
@@ -129,6 +262,7 @@ impl ReaderFile {
                 "truncated: {len} bytes, but its superblock says {declared}"
             )));
         }
+        let caps = NodeCaps::of(superblock);
         Ok(ReaderFile {
             file,
             groups: Mutex::new(HashMap::new()),
@@ -136,8 +270,19 @@ impl ReaderFile {
             extents: Mutex::new(HashMap::new()),
             prefetch,
             decoded: AtomicU64::new(0),
+            read: AtomicU64::new(0),
+            budget: READ_BUDGET,
+            caps,
             chunk_limit,
         })
+    }
+
+    /// Sets the decoded bytes this granule's reads may take in all, in place
+    /// of `READ_BUDGET` (no more than it: hdf5-reader's limit for one read
+    /// stays `READ_BUDGET`).
+    pub fn with_read_budget(mut self, bytes: u64) -> ReaderFile {
+        self.budget = bytes;
+        self
     }
 
     /// Decompressed bytes of the chunks the planned reads covered.
@@ -145,19 +290,37 @@ impl ReaderFile {
         self.decoded.load(Ordering::Relaxed)
     }
 
-    /// The group at `path`, found from its parent's handle and kept.
+    /// The group at `path`, found from its parent's handle and kept, with
+    /// its index checked (`group_index`): hdf5-reader reads all of a
+    /// group's entries at the first lookup in it, so every lookup goes
+    /// through a group handed out here.
     fn group(&self, path: &str) -> hdf5_reader::error::Result<Group> {
         let path = path.trim_end_matches('/');
-        if path.is_empty() {
-            return self.file.root_group();
-        }
-        if let Some(group) = lock(&self.groups).get(path) {
-            return Ok(group.clone());
-        }
-        let (parent, name) = split_parent(path);
-        let group = self.group(parent)?.group(name)?;
-        lock(&self.groups).insert(path.to_string(), group.clone());
+        let group = match lock(&self.groups).get(path) {
+            Some((group, true)) => return Ok(group.clone()),
+            Some((group, false)) => Some(group.clone()),
+            None => None,
+        };
+        let group = match group {
+            Some(group) => group,
+            None if path.is_empty() => self.file.root_group()?,
+            None => {
+                let (parent, name) = split_parent(path);
+                self.group(parent)?.group(name)?
+            }
+        };
+        self.group_index(&group, path)?;
+        lock(&self.groups).insert(path.to_string(), (group.clone(), true));
         Ok(group)
+    }
+
+    /// The address of the group at `path`'s object header: the same for
+    /// every path that reaches the group (hard links), so a walk can tell a
+    /// group that is its own descendant.
+    pub fn group_address(&self, path: &str) -> Result<u64, GranuleError> {
+        self.group(path)
+            .map(|group| group.address())
+            .map_err(|err| read_error(path, err))
     }
 
     fn open_dataset(&self, path: &str) -> Result<Arc<Dataset>, GranuleError> {
@@ -165,11 +328,36 @@ impl ReaderFile {
             return Ok(dataset.clone());
         }
         // Opened without the lock held: other datasets open meanwhile.
+        let (parent, name) = split_parent(path);
         let dataset = self
-            .file
-            .dataset(path)
+            .group(parent)
+            .and_then(|group| group.dataset(name))
             .map_err(|err| read_error(path, err))?;
         Ok(self.remember(path, dataset))
+    }
+
+    /// Takes `bytes` of decoded values (`count` `unit`) for a read of `path`
+    /// from the granule's read budget, or refuses the read (and takes
+    /// nothing).
+    fn charge(&self, path: &str, count: u64, unit: &str, bytes: u64) -> Result<(), GranuleError> {
+        self.read
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |before| {
+                Some(before.saturating_add(bytes)).filter(|&after| after <= self.budget)
+            })
+            .map(|_| ())
+            .map_err(|before| {
+                let budget = if self.budget.is_multiple_of(1 << 20) {
+                    format!("{} MiB", self.budget >> 20)
+                } else {
+                    format!("{} bytes", self.budget)
+                };
+                GranuleError::Read {
+                    path: path.to_string(),
+                    message: format!(
+                        "reading {count} {unit} ({bytes} bytes) would take the granule past its read budget of {budget} ({before} bytes read before)"
+                    ),
+                }
+            })
     }
 
     /// Keeps an opened dataset; its chunk size raises what a chunk of this
@@ -188,7 +376,7 @@ impl ReaderFile {
 
     /// Where the rows of the dataset at `path` are stored (read once; the
     /// chunk B-tree is walked level by level, each level's nodes fetched
-    /// concurrently).
+    /// concurrently, and bounded by what the dataspace holds).
     fn extents(&self, path: &str) -> Result<Arc<Extents>, GranuleError> {
         use hdf5_reader::messages::HdfMessage;
         use hdf5_reader::messages::layout::DataLayout;
@@ -215,9 +403,12 @@ impl ReaderFile {
             }) if !dims.is_empty() && dims.len() == shape.len() => {
                 let rows_per_chunk = u64::from(dims[0]).max(1);
                 let element = dtype_of(dataset.dtype()).map_or(0, |dtype| dtype.size() as u64);
-                let chunk_bytes = dims.iter().map(|&dim| u64::from(dim)).product::<u64>() * element;
+                let chunk_bytes = dims
+                    .iter()
+                    .fold(element, |bytes, &dim| bytes.saturating_mul(u64::from(dim)));
+                let bound = ChunkBound::new(&shape, &dims);
                 let chunks = self
-                    .chunk_btree(address, shape.len())
+                    .chunk_btree(address, shape.len(), &bound)
                     .map_err(|err| read_error(path, err))?;
                 Extents::Chunked {
                     rows_per_chunk,
@@ -239,12 +430,16 @@ impl ReaderFile {
 
     /// The version-1 B-tree node at `address`: a group index (`rank`
     /// `None`) or the chunk index of a `rank`-dimensional dataset; its
-    /// type is checked.
+    /// entry count is checked against `most` (`bound` says why) before the
+    /// node is read, and its type after. Gives the node and its length in
+    /// bytes.
     fn btree_node(
         &self,
         address: u64,
         rank: Option<usize>,
-    ) -> hdf5_reader::error::Result<hdf5_reader::btree_v1::BTreeV1Node> {
+        most: usize,
+        bound: &dyn Fn() -> String,
+    ) -> hdf5_reader::error::Result<(hdf5_reader::btree_v1::BTreeV1Node, u64)> {
         use hdf5_reader::btree_v1::BTreeV1Node;
         use hdf5_reader::error::Error;
         use hdf5_reader::io::Cursor;
@@ -257,6 +452,12 @@ impl ReaderFile {
         let key_size = rank.map_or(usize::from(length_size), |rank| 8 + (rank + 1) * 8);
         let head = storage.read_range(address, header_len)?;
         let entries = usize::from(u16::from_le_bytes([head[6], head[7]]));
+        if entries > most {
+            return Err(Error::InvalidData(format!(
+                "the B-tree node at {address:#x} claims {entries} entries; {}",
+                bound()
+            )));
+        }
         let node_len = header_len + (entries + 1) * key_size + entries * usize::from(offset_size);
         let bytes = storage.read_range(address, node_len)?;
         let node = BTreeV1Node::parse(
@@ -275,41 +476,58 @@ impl ReaderFile {
                 "B-tree node at {address:#x} is not a {kind} index"
             )));
         }
-        Ok(node)
+        Ok((node, node_len as u64))
     }
 
-    /// Brings the structure of the group at `path` (local heap, B-tree,
-    /// symbol table nodes) into the cache, a round trip per level, and then
-    /// the headers of its members named in `wanted`, with the heap and
-    /// B-tree of those that are groups (their symbol table entries cache
-    /// these addresses). Without this, finding a member reads the symbol
-    /// table nodes one after another, a round trip each, remotely.
-    fn warm_group(&self, path: &str, wanted: &[&str]) -> hdf5_reader::error::Result<()> {
+    /// Checks the index of the old-style group at `path` (its B-tree,
+    /// symbol table nodes and entry names; new-style groups, not written
+    /// for ATL08, are left to hdf5-reader) before hdf5-reader reads all of
+    /// its entries at the first lookup: no B-tree node with more entries
+    /// than the file's nodes hold, no node or symbol table node twice,
+    /// no symbol table node with more entries than the file's hold, no more
+    /// node bytes than the file has (nodes do not overlap), and entry names
+    /// that lie in the name heap without sharing bytes (their lengths add up
+    /// to no more than the heap). What hdf5-reader builds for the group is
+    /// then bounded by the file's size: a crafted group whose B-tree leaves
+    /// all point at one full symbol table node, or whose names all run to
+    /// the end of one long heap, fails instead of growing without bound.
+    /// Over remote storage each level is fetched in one concurrent round.
+    fn group_index(
+        &self,
+        group: &Group,
+        path: &str,
+    ) -> hdf5_reader::error::Result<Option<SymbolIndex>> {
         use hdf5_reader::error::Error;
         use hdf5_reader::io::Cursor;
         use hdf5_reader::local_heap::LocalHeap;
         use hdf5_reader::messages::HdfMessage;
 
-        let Some(prefetch) = &self.prefetch else {
-            return Ok(());
-        };
-        let group = self.group(path)?;
         let header = self.file.get_or_parse_header(group.address())?;
         let Some(table) = header.messages.iter().find_map(|message| match message {
             HdfMessage::SymbolTable(table) => Some(table.clone()),
             _ => None,
         }) else {
-            // A new-style group (not written for ATL08): read on demand.
-            return Ok(());
+            return Ok(None);
         };
+        let path = if path.is_empty() { "/" } else { path };
         let superblock = self.file.superblock();
         let (offset_size, length_size) = (superblock.offset_size, superblock.length_size);
         let storage = self.file.storage();
+        let file_len = storage.len();
+        let invalid = |what: String| Error::InvalidData(format!("group {path}: {what}"));
         let guess = |address: u64| address..address.saturating_add(GROUP_NODE_GUESS);
-        prefetch.prefetch_metadata(&[guess(table.heap_address), guess(table.btree_address)]);
+        let ahead = |ranges: &[Range<u64>]| {
+            if let Some(prefetch) = &self.prefetch {
+                prefetch.prefetch_metadata(ranges);
+            }
+        };
+        ahead(&[guess(table.heap_address), guess(table.btree_address)]);
         let heap =
             LocalHeap::parse_at_storage(storage, table.heap_address, offset_size, length_size)?;
+        let node_most = self.caps.group.unwrap_or(usize::MAX);
+        let node_bound = || format!("a node of this file holds at most {node_most}");
         let mut visited = std::collections::HashSet::new();
+        let mut walked = 0u64;
         let mut level = vec![table.btree_address];
         let mut symbol_nodes = Vec::new();
         for _ in 0..MAX_BTREE_DEPTH {
@@ -317,16 +535,26 @@ impl ReaderFile {
             if level.is_empty() {
                 break;
             }
-            let ahead: Vec<Range<u64>> = level.iter().map(|&address| guess(address)).collect();
-            prefetch.prefetch_metadata(&ahead);
+            ahead(
+                &level
+                    .iter()
+                    .map(|&address| guess(address))
+                    .collect::<Vec<_>>(),
+            );
             let mut next = Vec::new();
             for address in std::mem::take(&mut level) {
                 if !visited.insert(address) {
-                    return Err(Error::InvalidData(format!(
-                        "the B-tree of group {path} revisits the node at {address:#x}"
+                    return Err(invalid(format!(
+                        "its B-tree revisits the node at {address:#x}"
                     )));
                 }
-                let node = self.btree_node(address, None)?;
+                let (node, bytes) = self
+                    .btree_node(address, None, node_most, &node_bound)
+                    .map_err(|err| invalid(err.to_string()))?;
+                walked += bytes;
+                if walked > file_len {
+                    return Err(invalid("its B-tree is larger than the file".into()));
+                }
                 if node.level > 0 {
                     next.extend(node.children);
                 } else {
@@ -336,53 +564,112 @@ impl ReaderFile {
             level = next;
         }
         if !level.is_empty() {
-            return Err(Error::InvalidData(format!(
-                "the B-tree of group {path} is deeper than {MAX_BTREE_DEPTH} levels"
+            return Err(invalid(format!(
+                "its B-tree is deeper than {MAX_BTREE_DEPTH} levels"
             )));
         }
         let names = heap.data_segment_address
             ..heap
                 .data_segment_address
                 .saturating_add(heap.data_segment_size);
-        let mut ahead = vec![names.clone()];
-        ahead.extend(symbol_nodes.iter().map(|&address| guess(address)));
-        prefetch.prefetch_metadata(&ahead);
+        let mut wanted = vec![names.clone()];
+        wanted.extend(symbol_nodes.iter().map(|&address| guess(address)));
+        ahead(&wanted);
 
         // Symbol table nodes: "SNOD", version, reserved, entry count, then
         // entries of (name offset, header address, cache type, reserved,
         // 16-byte scratch pad: B-tree and heap addresses for cache type 1).
-        let names = storage.read_range(names.start, heap.data_segment_size as usize)?;
+        let heap_len = usize::try_from(heap.data_segment_size)
+            .map_err(|_| invalid("its name heap is larger than memory".into()))?;
+        let names = storage.read_range(names.start, heap_len)?;
         let entry_len = 2 * usize::from(offset_size) + 8 + 16;
-        let mut ahead = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut name_bytes = 0usize;
+        let mut entries = Vec::new();
         for address in symbol_nodes {
-            let head = storage.read_range(address, 8)?;
-            if &head[..4] != b"SNOD" {
-                return Err(Error::InvalidData(format!(
-                    "no symbol table node at {address:#x}"
+            if !seen.insert(address) {
+                return Err(invalid(format!(
+                    "its B-tree lists the symbol table node at {address:#x} twice"
                 )));
             }
+            let head = storage.read_range(address, 8)?;
+            if &head[..4] != b"SNOD" {
+                return Err(invalid(format!("no symbol table node at {address:#x}")));
+            }
             let count = usize::from(u16::from_le_bytes([head[6], head[7]]));
+            if let Some(cap) = self.caps.symbols
+                && count > cap
+            {
+                return Err(invalid(format!(
+                    "the symbol table node at {address:#x} claims {count} entries; a node of this file holds at most {cap}"
+                )));
+            }
+            walked += (8 + count * entry_len) as u64;
+            if walked > file_len {
+                return Err(invalid("its index is larger than the file".into()));
+            }
             let bytes = storage.read_range(address + 8, count * entry_len)?;
             let mut cursor = Cursor::new(bytes.as_ref());
             for _ in 0..count {
-                let name_offset = cursor.read_offset(offset_size)? as usize;
+                let name_offset = cursor.read_offset(offset_size)?;
                 let object = cursor.read_offset(offset_size)?;
                 let cache_type = cursor.read_u32_le()?;
                 let _reserved = cursor.read_u32_le()?;
                 let btree = cursor.read_offset(offset_size)?;
                 let local_heap = cursor.read_offset(offset_size)?;
                 cursor.read_bytes(16 - 2 * usize::from(offset_size))?;
-                let name = names
-                    .get(name_offset..)
-                    .and_then(|rest| rest.split(|&byte| byte == 0).next())
-                    .unwrap_or_default();
-                if !wanted.iter().any(|want| want.as_bytes() == name) {
+                // A name out of the heap or without its end is hdf5-reader's
+                // error to report.
+                let start = usize::try_from(name_offset).unwrap_or(usize::MAX);
+                let Some(end) = names.get(start..).and_then(|rest| {
+                    rest.iter()
+                        .position(|&byte| byte == 0)
+                        .map(|end| start + end)
+                }) else {
                     continue;
+                };
+                name_bytes += end - start + 1;
+                if name_bytes > heap_len {
+                    return Err(invalid(
+                        "the names of its entries overlap in its name heap".into(),
+                    ));
                 }
-                ahead.push(guess(object));
-                if cache_type == 1 {
-                    ahead.extend([guess(btree), guess(local_heap)]);
-                }
+                entries.push(SymbolEntry {
+                    name: start..end,
+                    object,
+                    cached_group: (cache_type == 1).then_some((btree, local_heap)),
+                });
+            }
+        }
+        Ok(Some(SymbolIndex { names, entries }))
+    }
+
+    /// Brings the structure of the group at `path` (local heap, B-tree,
+    /// symbol table nodes) into the cache, a round trip per level
+    /// (`group_index`), and then the headers of its members named in
+    /// `wanted`, with the heap and B-tree of those that are groups (their
+    /// symbol table entries cache these addresses). Without this, finding a
+    /// member reads the symbol table nodes one after another, a round trip
+    /// each, remotely.
+    fn warm_group(&self, path: &str, wanted: &[&str]) -> hdf5_reader::error::Result<()> {
+        let Some(prefetch) = &self.prefetch else {
+            return Ok(());
+        };
+        let group = self.group(path)?;
+        let Some(index) = self.group_index(&group, path)? else {
+            // A new-style group (not written for ATL08): read on demand.
+            return Ok(());
+        };
+        let guess = |address: u64| address..address.saturating_add(GROUP_NODE_GUESS);
+        let mut ahead = Vec::new();
+        for entry in &index.entries {
+            let name = &index.names.as_ref()[entry.name.clone()];
+            if !wanted.iter().any(|want| want.as_bytes() == name) {
+                continue;
+            }
+            ahead.push(guess(entry.object));
+            if let Some((btree, heap)) = entry.cached_group {
+                ahead.extend([guess(btree), guess(heap)]);
             }
         }
         if !ahead.is_empty() {
@@ -394,19 +681,35 @@ impl ReaderFile {
     /// The leaves of the version-1 chunk B-tree at `root` over a
     /// `rank`-dimensional dataset: (first row, stored bytes) of each chunk,
     /// by row. Each level's nodes are fetched ahead in one concurrent round,
-    /// so the walk costs one round trip per level.
+    /// so the walk costs one round trip per level. The tree is bounded as
+    /// it is read: no node with more entries than the file's nodes hold or
+    /// than `bound` has chunks, no level and no set of leaves with more
+    /// than that, no node twice, and no more node bytes than the file has,
+    /// so a crafted tree fails the dataset instead of growing without bound
+    /// (hdf5-reader walks the same tree when it reads, so `read_runs`
+    /// checks it here first).
     fn chunk_btree(
         &self,
         root: u64,
         rank: usize,
+        bound: &ChunkBound,
     ) -> hdf5_reader::error::Result<Vec<(u64, Range<u64>)>> {
         use hdf5_reader::btree_v1::BTreeV1Key;
         use hdf5_reader::error::Error;
         use hdf5_reader::io::Cursor;
 
         let offset_size = self.file.superblock().offset_size;
+        let file_len = self.file.storage().len();
+        let most = usize::try_from(bound.most).unwrap_or(usize::MAX);
+        let node_most = self.caps.chunk.unwrap_or(usize::MAX).min(most);
+        let node_bound = || match self.caps.chunk {
+            Some(cap) if cap < most => format!("a node of this file holds at most {cap}"),
+            _ => bound.holds(),
+        };
+        let too_many = || Error::InvalidData(format!("the chunk B-tree lists {}", bound.more()));
         let mut chunks = Vec::new();
         let mut visited = std::collections::HashSet::new();
+        let mut walked = 0u64;
         let mut level = vec![root];
         for _ in 0..MAX_BTREE_DEPTH {
             level.retain(|&address| !Cursor::is_undefined_offset(address, offset_size));
@@ -428,10 +731,22 @@ impl ReaderFile {
                         "chunk B-tree revisits the node at {address:#x}"
                     )));
                 }
-                let node = self.btree_node(address, Some(rank))?;
+                let (node, bytes) = self.btree_node(address, Some(rank), node_most, &node_bound)?;
+                walked += bytes;
+                if walked > file_len {
+                    return Err(Error::InvalidData(format!(
+                        "the chunk B-tree at {root:#x} is larger than the file"
+                    )));
+                }
                 if node.level > 0 {
                     next.extend(node.children);
+                    if next.len() > most {
+                        return Err(too_many());
+                    }
                     continue;
+                }
+                if chunks.len() + node.children.len() > most {
+                    return Err(too_many());
                 }
                 for (key, child) in node.keys.iter().zip(node.children) {
                     if let BTreeV1Key::RawData {
@@ -476,7 +791,7 @@ impl ReaderFile {
                     .filter(|(row, _)| overlaps(*row..row + rows_per_chunk))
                     .map(|(_, range)| range.clone())
                     .collect();
-                let decoded = ranges.len() as u64 * chunk_bytes;
+                let decoded = (ranges.len() as u64).saturating_mul(*chunk_bytes);
                 (ranges, decoded)
             }
             Extents::Contiguous {
@@ -484,18 +799,16 @@ impl ReaderFile {
                 size,
                 n_rows,
             } => {
+                // Saturating: the values come from the file.
                 let row_bytes = size / (*n_rows).max(1);
+                let at = |row: u64| address.saturating_add(row.saturating_mul(row_bytes));
                 match runs {
-                    None => (vec![*address..address + size], *size),
+                    None => (vec![*address..address.saturating_add(*size)], *size),
                     Some(runs) => (
-                        runs.iter()
-                            .map(|run| {
-                                address + run.start * row_bytes..address + run.end * row_bytes
-                            })
-                            .collect(),
-                        runs.iter()
-                            .map(|run| (run.end - run.start) * row_bytes)
-                            .sum(),
+                        runs.iter().map(|run| at(run.start)..at(run.end)).collect(),
+                        runs.iter().fold(0u64, |sum, run| {
+                            sum.saturating_add((run.end - run.start).saturating_mul(row_bytes))
+                        }),
                     ),
                 }
             }
@@ -688,7 +1001,9 @@ impl Hdf5Source for ReaderFile {
         }
         match group.group(name) {
             Ok(child) => {
-                lock(&self.groups).insert(path.to_string(), child);
+                lock(&self.groups)
+                    .entry(path.to_string())
+                    .or_insert((child, false));
                 Ok(Node::Group)
             }
             Err(Error::GroupNotFound(_)) => Ok(Node::Missing),
@@ -740,6 +1055,22 @@ impl Hdf5Source for ReaderFile {
             message: format!("not a numeric dataset ({})", type_name(dataset.dtype())),
         })?;
         let shape = dataset.shape().to_vec();
+        // The chunk index is bounded before hdf5-reader walks it (once per
+        // dataset; later reads find it kept), and the values before they
+        // are allocated.
+        self.extents(path)?;
+        let rows = runs.iter().fold(0u64, |rows, run| {
+            rows.saturating_add(run.end.saturating_sub(run.start))
+        });
+        let row_elements = shape
+            .iter()
+            .skip(1)
+            .fold(1u64, |elements, &extent| elements.saturating_mul(extent));
+        let bytes = rows
+            .max(u64::from(shape.is_empty()))
+            .saturating_mul(row_elements)
+            .saturating_mul(dtype.size() as u64);
+        self.charge(path, rows, "rows", bytes)?;
         let mut values = Values::empty(dtype);
         for run in runs {
             if run.is_empty() {
@@ -768,6 +1099,19 @@ impl Hdf5Source for ReaderFile {
 
     fn read_strings(&self, path: &str) -> Result<Vec<String>, GranuleError> {
         let dataset = self.open_dataset(path)?;
+        self.extents(path)?;
+        let elements = dataset
+            .num_elements()
+            .map_err(|err| read_error(path, err))?;
+        let element = dataset
+            .raw_element_size()
+            .map_err(|err| read_error(path, err))?;
+        self.charge(
+            path,
+            elements,
+            "strings",
+            elements.saturating_mul(element as u64),
+        )?;
         dataset.read_strings().map_err(|err| read_error(path, err))
     }
 

@@ -1,15 +1,31 @@
 //! A corpus of bad granules (`tests/python/bad_granules.py` breaks copies of
-//! a good synthetic granule in twelve ways): each fails alone with a
-//! one-line reason naming the problem, the good granule beside them is
-//! written whole, nothing panics, and `inspect` exits 1 with one line on
-//! those that cannot be opened.
+//! a good synthetic granule in sixteen ways, through h5py or by patching
+//! the bytes of its B-trees): each fails alone with a one-line reason
+//! naming the problem, the good granule beside them is written whole,
+//! nothing panics or aborts on allocation, `inspect` exits 1 with one line
+//! on those that cannot be opened, and the same reasons come when the bytes
+//! are read as remote ranges. Also: the read budget counts every read of a
+//! granule, and `inspect` refuses a group that is its own descendant.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use icesat2::granule::reader::{Prefetch, ReaderFile};
+use icesat2::granule::{self, GranuleError, Hdf5Source, Request};
+use icesat2::region::Region;
+use icesat2::store::remote::{RangeSource, RemoteStorage};
+use icesat2::store::{self, StoreError};
 
 use super::util::{Workdir, python_script, tasmania_granules};
 
+/// The benchmarks' request builder (every beam, no filters).
+#[path = "../../benches/support/request.rs"]
+mod support;
+
 /// Kind of breakage -> words the failure reason must contain.
-const EXPECTED: [(&str, &[&str]); 12] = [
+const EXPECTED: [(&str, &[&str]); 16] = [
     ("truncated-half", &["truncated", "superblock says"]),
     ("truncated-metadata", &["truncated", "6000 bytes"]),
     (
@@ -31,30 +47,57 @@ const EXPECTED: [(&str, &[&str]); 12] = [
     ),
     (
         "inflates-beyond-chunk",
-        &["/gt1r/land_segments/latitude", "decoded to"],
+        &["/gt1r/land_segments/latitude", "decoded to more than"],
     ),
     (
         "huge-shape",
-        &["/gt1l/land_segments/latitude", "read limit"],
+        &[
+            "/gt1l/land_segments/latitude",
+            "100000000000 rows",
+            "read budget of 512 MiB",
+        ],
+    ),
+    (
+        "btree-node-entries",
+        &[
+            "/gt2r/land_segments/latitude",
+            "claims 65535 entries",
+            "in chunks of [10000] holds 1 chunk",
+        ],
+    ),
+    (
+        "btree-node-beyond-k",
+        &[
+            "/gt1r/land_segments/latitude",
+            "claims 65535 entries",
+            "a node of this file holds at most 64",
+        ],
+    ),
+    (
+        "btree-more-chunks",
+        &[
+            "/gt3l/land_segments/latitude",
+            "the chunk B-tree lists more than",
+            "in chunks of [4] holds",
+        ],
+    ),
+    (
+        "group-btree-repeats",
+        &["group /gt3r/land_segments", "symbol table node at", "twice"],
     ),
 ];
 
-#[test]
-fn each_bad_granule_fails_alone_with_a_reason_naming_the_problem() {
-    let dir = Workdir::new();
+/// The good granule and the corpus made from it in `folder`, by file name.
+fn corpus(folder: &Path) -> (PathBuf, BTreeMap<String, String>) {
     let good = std::fs::read_dir(tasmania_granules())
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .min()
         .unwrap();
-    std::fs::create_dir_all(dir.join("granules")).unwrap();
-    std::fs::copy(&good, dir.join("granules").join(good.file_name().unwrap())).unwrap();
+    std::fs::create_dir_all(folder).unwrap();
     let listing = python_script(
         "bad_granules.py",
-        &[
-            good.to_str().unwrap(),
-            dir.join("granules").to_str().unwrap(),
-        ],
+        &[good.to_str().unwrap(), folder.to_str().unwrap()],
     );
     let kinds: BTreeMap<String, String> = listing
         .lines()
@@ -64,6 +107,18 @@ fn each_bad_granule_fails_alone_with_a_reason_naming_the_problem() {
         })
         .collect();
     assert_eq!(kinds.len(), EXPECTED.len(), "{listing}");
+    (good, kinds)
+}
+
+fn words(kind: &str) -> &'static [&'static str] {
+    EXPECTED.iter().find(|(k, _)| *k == kind).unwrap().1
+}
+
+#[test]
+fn each_bad_granule_fails_alone_with_a_reason_naming_the_problem() {
+    let dir = Workdir::new();
+    let (good, kinds) = corpus(&dir.join("granules"));
+    std::fs::copy(&good, dir.join("granules").join(good.file_name().unwrap())).unwrap();
 
     dir.write(
         "m.yaml",
@@ -107,8 +162,7 @@ output: { path: out }
         let reason = failed
             .get(name)
             .unwrap_or_else(|| panic!("{kind} ({name}) did not fail"));
-        let words = EXPECTED.iter().find(|(k, _)| k == kind).unwrap().1;
-        for word in words {
+        for word in words(kind) {
             assert!(reason.contains(word), "{kind}: '{reason}' lacks '{word}'");
         }
         assert!(!reason.contains('\n'), "{kind}: {reason}");
@@ -168,4 +222,150 @@ output: { path: out }
         assert_eq!(message.lines().count(), 1, "{kind}: {message}");
         assert!(message.contains(name.as_str()), "{kind}: {message}");
     }
+}
+
+/// Granule bytes in memory, served by ranges as a remote store would.
+struct Memory(bytes::Bytes);
+
+#[async_trait::async_trait]
+impl RangeSource for Memory {
+    async fn get_range(&self, range: Range<u64>) -> Result<bytes::Bytes, StoreError> {
+        Ok(self.0.slice(range.start as usize..range.end as usize))
+    }
+
+    async fn size(&self) -> Result<u64, StoreError> {
+        Ok(self.0.len() as u64)
+    }
+
+    fn label(&self) -> String {
+        "memory".into()
+    }
+}
+
+/// Decodes a granule as a run over remote storage does: the head fetched
+/// on open, the metadata preloaded level by level, planned chunks
+/// prefetched. Gives the rows.
+fn decode_remote(bytes: Vec<u8>, name: &str, request: &Request) -> Result<usize, GranuleError> {
+    let len = bytes.len() as u64;
+    let storage = Arc::new(RemoteStorage::new(
+        Arc::new(Memory(bytes.into())),
+        len,
+        store::runtime().handle().clone(),
+    ));
+    storage
+        .fetch_head()
+        .map_err(|err| GranuleError::Invalid(err.to_string()))?;
+    let prefetch: Arc<dyn Prefetch> = storage.clone();
+    let file = ReaderFile::open_with_prefetch(storage, Some(prefetch))?;
+    granule::preload(&file, request);
+    let meta = granule::granule_meta(&file, name)?;
+    Ok(granule::extract(&file, name, meta, request)?
+        .batch
+        .num_rows())
+}
+
+#[test]
+fn bad_granules_fail_alike_over_remote_ranges() {
+    let dir = Workdir::new();
+    let (good, kinds) = corpus(&dir.join("granules"));
+    let request = support::request(
+        Region::from_bbox([-180.0, -89.0, 180.0, 89.0], "world").unwrap(),
+        &[
+            "land_segments/canopy/h_canopy",
+            "land_segments/terrain/h_te_best_fit",
+        ],
+    );
+    let good_name = good.file_name().unwrap().to_str().unwrap();
+    let rows = decode_remote(std::fs::read(&good).unwrap(), good_name, &request).unwrap();
+    assert!(rows > 1000, "{rows}");
+    for (name, kind) in &kinds {
+        let bytes = std::fs::read(dir.join("granules").join(name)).unwrap();
+        let reason = match decode_remote(bytes, name, &request) {
+            Ok(rows) => panic!("{kind} ({name}) gave {rows} rows"),
+            Err(err) => err.to_string(),
+        };
+        for word in words(kind) {
+            assert!(reason.contains(word), "{kind}: '{reason}' lacks '{word}'");
+        }
+    }
+}
+
+#[test]
+// Row runs are slices of ranges; a one-run read is written `&[0..n]`.
+#[allow(clippy::single_range_in_vec_init)]
+fn the_read_budget_counts_every_read_of_a_granule() {
+    let good = std::fs::read_dir(tasmania_granules())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .min()
+        .unwrap();
+    let open = || ReaderFile::open(Arc::new(store::open_local(&good).unwrap())).unwrap();
+    let latitude = "/gt1l/land_segments/latitude";
+    let longitude = "/gt1l/land_segments/longitude";
+    let info = open().dataset(latitude).unwrap();
+    let rows = info.n_rows();
+    let bytes = rows * info.dtype.unwrap().size() as u64;
+    assert!(rows > 100, "{rows}");
+
+    // Latitude and longitude whole take twice `bytes`: one byte less
+    // refuses the second read, whichever dataset it is.
+    let file = open().with_read_budget(2 * bytes - 1);
+    assert_eq!(
+        file.read_runs(latitude, &[0..rows]).unwrap().len() as u64,
+        rows
+    );
+    let err = file
+        .read_runs(longitude, &[0..rows])
+        .unwrap_err()
+        .to_string();
+    for word in [
+        longitude,
+        &format!("reading {rows} rows ({bytes} bytes)"),
+        &format!("read budget of {} bytes", 2 * bytes - 1),
+        &format!("({bytes} bytes read before)"),
+    ] {
+        assert!(err.contains(word), "'{err}' lacks '{word}'");
+    }
+    // The refused read took nothing: a smaller one still fits, and reads
+    // in runs count their rows only.
+    let part = file.read_runs(longitude, &[0..10, 20..30]).unwrap();
+    assert_eq!(part.len(), 20);
+    // Exactly the budget is allowed.
+    let file = open().with_read_budget(2 * bytes);
+    file.read_runs(latitude, &[0..rows]).unwrap();
+    file.read_runs(longitude, &[0..rows]).unwrap();
+    assert!(file.read_runs(latitude, &[0..1]).is_err());
+}
+
+#[test]
+fn inspect_refuses_a_group_that_is_its_own_descendant() {
+    let dir = Workdir::new();
+    let good = std::fs::read_dir(tasmania_granules())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .min()
+        .unwrap();
+    let name = good.file_name().unwrap().to_str().unwrap();
+    let looped = dir.join(name);
+    std::fs::copy(&good, &looped).unwrap();
+    {
+        let file = hdf5::File::open_rw(&looped).unwrap();
+        // A hard link to gt2l's land_segments inside its own canopy group.
+        file.link_hard("/gt2l/land_segments", "/gt2l/land_segments/canopy/back")
+            .unwrap();
+    }
+    let inspect = dir.run(&["inspect", name]);
+    let message = inspect.stderr();
+    assert_eq!(inspect.code(), 1, "{message}");
+    assert_eq!(message.lines().count(), 1, "{message}");
+    for word in [
+        name,
+        "group /gt2l/land_segments/canopy/back is group /gt2l/land_segments again",
+        "hard link cycle",
+    ] {
+        assert!(message.contains(word), "'{message}' lacks '{word}'");
+    }
+    // Without the link, the same granule is walked whole.
+    let run = dir.run(&["inspect", good.to_str().unwrap()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
 }
