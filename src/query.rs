@@ -15,6 +15,10 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingOptions;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::memory_pool::{
+    FairSpillPool, MemoryConsumer, MemoryReservation, TrackConsumersPool,
+};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
     Volatility,
@@ -49,33 +53,61 @@ fn input(message: impl Into<String>) -> QueryError {
     QueryError::Input(message.into())
 }
 
-/// Runs `sql` over `dataset`; writes results to `out` (or stdout). Returns the row count.
+/// The memory limit when none is given: half the machine's memory (4 GiB
+/// where it cannot be read), leaving the rest to the page cache the
+/// Parquet reads go through and to other processes.
+pub fn default_memory_mb() -> u64 {
+    // SAFETY: sysconf has no preconditions; failure is a negative value.
+    let (pages, page_size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    match (u64::try_from(pages), u64::try_from(page_size)) {
+        (Ok(pages), Ok(size)) if pages > 0 && size > 0 => (pages.saturating_mul(size) >> 21).max(1),
+        _ => 4096,
+    }
+}
+
+/// Runs `sql` over `dataset`; writes results to `out` (or stdout). Returns
+/// the row count. What the query holds (hash tables, sort buffers, the
+/// table output's rows) is limited to `memory_mb` MiB: operators that can
+/// spill to disk do so at their share of it, and a query that still needs
+/// more fails with that said.
 pub fn run(
     dataset: &str,
     sql: &str,
     format: Format,
     out: Option<&Path>,
+    memory_mb: u64,
 ) -> Result<u64, QueryError> {
     if format == Format::Parquet && out.is_none() {
         return Err(input("--format parquet needs --out FILE"));
     }
+    if memory_mb == 0 {
+        return Err(input("--memory-mb must be at least 1"));
+    }
     crate::store::runtime().block_on(async {
-        let ctx = context(dataset).await?;
+        let ctx = context_with_memory(dataset, memory_mb).await?;
+        let explain = |err| explain(&ctx, err, memory_mb);
         let frame = ctx
             .sql_with_options(sql, read_only())
             .await
-            .map_err(|err| explain(&ctx, err))?;
-        let mut stream = frame
-            .execute_stream()
-            .await
-            .map_err(|err| explain(&ctx, err))?;
+            .map_err(explain)?;
+        let mut stream = frame.execute_stream().await.map_err(explain)?;
         let schema = stream.schema();
-        let mut sink = Sink::open(format, out, &schema)?;
+        let reservation =
+            MemoryConsumer::new("table output").register(&ctx.runtime_env().memory_pool);
+        let mut sink = Sink::open(format, out, &schema, reservation)?;
         let mut rows = 0u64;
         while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(|err| explain(&ctx, err))?;
+            let batch = batch.map_err(explain)?;
             rows += batch.num_rows() as u64;
-            sink.write(&batch)?;
+            sink.write(&batch).map_err(|err| match err {
+                SinkError::Query(err) => explain(err),
+                SinkError::Output(err) => err,
+            })?;
         }
         sink.finish()?;
         Ok(rows)
@@ -89,9 +121,33 @@ fn read_only() -> SQLOptions {
         .with_allow_statements(false)
 }
 
-/// A session with `segments` registered over `dataset`, spatial functions and our UDFs.
+/// A session with `segments` registered over `dataset`, spatial functions
+/// and our UDFs, and the memory limit of `default_memory_mb`.
 pub async fn context(dataset: &str) -> Result<SessionContext, QueryError> {
-    let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
+    context_with_memory(dataset, default_memory_mb()).await
+}
+
+/// `context` with what the query may hold limited to `memory_mb` MiB, in
+/// DataFusion's fair spill pool (spilling operators share what the others
+/// leave; the error of a query that needs more names the largest
+/// consumers).
+pub async fn context_with_memory(
+    dataset: &str,
+    memory_mb: u64,
+) -> Result<SessionContext, QueryError> {
+    let bytes = usize::try_from(memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    let pool = TrackConsumersPool::new(
+        FairSpillPool::new(bytes),
+        std::num::NonZeroUsize::new(3).expect("not zero"),
+    );
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(pool))
+        .build_arc()
+        .map_err(|err| input(one_line(&err)))?;
+    let ctx = SessionContext::new_with_config_rt(
+        SessionConfig::new().with_information_schema(true),
+        runtime,
+    );
     geodatafusion::register(&ctx);
     for udf in udfs() {
         ctx.register_udf(udf);
@@ -199,10 +255,21 @@ fn typed(keys: Vec<String>) -> Vec<(String, DataType)> {
         .collect()
 }
 
-/// DataFusion's error as one line, with what exists when a name is unknown
-/// and a plain word when a write is refused.
-fn explain(ctx: &SessionContext, err: DataFusionError) -> QueryError {
+/// DataFusion's error as one line, with what exists when a name is unknown,
+/// a plain word when a write is refused, and the limit when memory ran out.
+fn explain(ctx: &SessionContext, err: DataFusionError, memory_mb: u64) -> QueryError {
     let text = one_line(&err);
+    if text.contains("Resources exhausted") {
+        // "Resources exhausted: Additional allocation failed for X with top
+        // memory consumers (across reservations) as: ... Error: Failed to
+        // allocate ...": the consumers and the failed allocation.
+        let detail = text
+            .split_once("Resources exhausted: ")
+            .map_or(text.as_str(), |(_, rest)| rest);
+        return input(format!(
+            "the query needs more memory than its limit of {memory_mb} MiB (--memory-mb): {detail}"
+        ));
+    }
     if text.contains("DDL not supported")
         || text.contains("DML not supported")
         || text.contains("Statement not supported")
@@ -238,8 +305,10 @@ struct Sink {
 }
 
 enum SinkKind {
+    /// Printed whole at the end: its rows count against the memory limit.
     Table {
         batches: Vec<RecordBatch>,
+        reservation: MemoryReservation,
         out: Box<dyn Write + Send>,
     },
     Csv(arrow::csv::Writer<Box<dyn Write + Send>>),
@@ -295,8 +364,26 @@ impl Drop for Staged {
     }
 }
 
+/// Why a batch could not be written.
+enum SinkError {
+    /// The memory limit refused the table output's rows.
+    Query(DataFusionError),
+    Output(QueryError),
+}
+
+impl From<QueryError> for SinkError {
+    fn from(err: QueryError) -> SinkError {
+        SinkError::Output(err)
+    }
+}
+
 impl Sink {
-    fn open(format: Format, out: Option<&Path>, schema: &SchemaRef) -> Result<Sink, QueryError> {
+    fn open(
+        format: Format,
+        out: Option<&Path>,
+        schema: &SchemaRef,
+        reservation: MemoryReservation,
+    ) -> Result<Sink, QueryError> {
         let output_error = |err: &dyn std::fmt::Display| {
             QueryError::Output(format!(
                 "{}: {err}",
@@ -314,6 +401,7 @@ impl Sink {
         let kind = match format {
             Format::Table => SinkKind::Table {
                 batches: Vec::new(),
+                reservation,
                 out: writer,
             },
             Format::Csv => SinkKind::Csv(
@@ -337,10 +425,19 @@ impl Sink {
         Ok(Sink { kind, staged })
     }
 
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), QueryError> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
         let output_error = |err: &dyn std::fmt::Display| QueryError::Output(err.to_string());
         match &mut self.kind {
-            SinkKind::Table { batches, .. } => batches.push(batch.clone()),
+            SinkKind::Table {
+                batches,
+                reservation,
+                ..
+            } => {
+                reservation
+                    .try_grow(batch.get_array_memory_size())
+                    .map_err(SinkError::Query)?;
+                batches.push(batch.clone());
+            }
             SinkKind::Csv(writer) => writer
                 .write(&as_text(batch)?)
                 .map_err(|err| output_error(&err))?,
@@ -355,7 +452,9 @@ impl Sink {
     fn finish(self) -> Result<(), QueryError> {
         let output_error = |err: &dyn std::fmt::Display| QueryError::Output(err.to_string());
         let mut out: Box<dyn Write + Send> = match self.kind {
-            SinkKind::Table { batches, mut out } => {
+            SinkKind::Table {
+                batches, mut out, ..
+            } => {
                 let text: Vec<RecordBatch> =
                     batches.iter().map(as_text).collect::<Result<_, _>>()?;
                 let table = arrow::util::pretty::pretty_format_batches(&text)
@@ -467,20 +566,32 @@ fn grid_columns(size: f64) -> i64 {
     (360.0 / size).ceil() as i64
 }
 
+/// The smallest grid size in degrees: the cell ids of a global grid of it
+/// (rows times columns) still fit in an int64.
+pub const MIN_GRID_SIZE: f64 = 1e-7;
+
+/// Whether the grid functions take `size`: finite and at least
+/// `MIN_GRID_SIZE` (0, negative, NaN and infinite sizes have no grid).
+pub fn valid_grid_size(size: f64) -> bool {
+    size.is_finite() && size >= MIN_GRID_SIZE
+}
+
 /// The id of the grid cell holding (lon, lat) in a global grid of `size`
 /// degrees: `row * columns + column`, rows from 90 S, columns from 180 W.
+/// `None` for a size the grid functions refuse, a coordinate that is not
+/// finite, or one so far outside the globe that its id does not fit.
 pub fn grid_cell(lon: f64, lat: f64, size: f64) -> Option<i64> {
-    if size.is_nan() || size <= 0.0 || !lon.is_finite() || !lat.is_finite() {
+    if !valid_grid_size(size) || !lon.is_finite() || !lat.is_finite() {
         return None;
     }
     let column = ((lon + 180.0) / size).floor() as i64;
     let row = ((lat + 90.0) / size).floor() as i64;
-    Some(row * grid_columns(size) + column)
+    row.checked_mul(grid_columns(size))?.checked_add(column)
 }
 
 /// The centre (lon, lat) of grid cell `cell` of `size` degrees.
 pub fn grid_center(cell: i64, size: f64) -> Option<(f64, f64)> {
-    if size.is_nan() || size <= 0.0 || cell < 0 {
+    if !valid_grid_size(size) || cell < 0 {
         return None;
     }
     let columns = grid_columns(size);
@@ -565,6 +676,16 @@ impl ScalarUDFImpl for Function {
         args: ScalarFunctionArgs,
     ) -> datafusion::error::Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        if self.udf != Udf::Rh {
+            // The size is the last argument of the grid functions.
+            let sizes = arrays[arrays.len() - 1].as_primitive::<Float64Type>();
+            if let Some(size) = sizes.iter().flatten().find(|&size| !valid_grid_size(size)) {
+                return Err(DataFusionError::Execution(format!(
+                    "{}: size_deg must be a finite number of degrees, at least {MIN_GRID_SIZE:?}; got {size:?}",
+                    self.name()
+                )));
+            }
+        }
         let result: ArrayRef = match self.udf {
             Udf::GridCell => {
                 let lon = arrays[0].as_primitive::<Float64Type>();
@@ -638,7 +759,23 @@ mod tests {
             "{lon} {lat}"
         );
         assert_eq!(grid_cell(-180.0, -90.0, 1.0), Some(0));
-        assert_eq!(grid_cell(0.0, 0.0, 0.0), None);
+        for size in [
+            0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e-300,
+        ] {
+            assert_eq!(grid_cell(0.0, 0.0, size), None, "{size}");
+            assert_eq!(grid_center(5, size), None, "{size}");
+        }
+        // The smallest size: the last cell's id still fits.
+        let last = grid_cell(179.999_999_99, 89.999_999_99, MIN_GRID_SIZE).unwrap();
+        assert!(last > 0);
+        assert!(grid_center(last, MIN_GRID_SIZE).is_some());
+        // A point far off the globe has no id rather than an overflow.
+        assert_eq!(grid_cell(1e300, 1e300, MIN_GRID_SIZE), None);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `icesat2 query DATASET SQL [--format table|csv|json|parquet] [--out FILE]`.
+//! `icesat2 query DATASET SQL [--format table|csv|json|parquet] [--out FILE]
+//! [--memory-mb N]`.
 
 use std::path::PathBuf;
 
@@ -16,10 +17,22 @@ pub struct QueryArgs {
     /// Write to this file instead of standard output (needed for parquet).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The most memory the query may hold, in MiB (default: half the
+    /// machine's memory); sorts and aggregations spill to disk at their
+    /// share of it, and a query that needs more fails.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    memory_mb: Option<u64>,
 }
 
 pub fn run(args: QueryArgs) -> anyhow::Result<u8> {
-    let rows = query::run(&args.dataset, &args.sql, args.format, args.out.as_deref())?;
+    let memory_mb = args.memory_mb.unwrap_or_else(query::default_memory_mb);
+    let rows = query::run(
+        &args.dataset,
+        &args.sql,
+        args.format,
+        args.out.as_deref(),
+        memory_mb,
+    )?;
     if args.format == Format::Table || args.out.is_some() {
         eprintln!("{rows} rows");
     }

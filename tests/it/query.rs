@@ -232,3 +232,127 @@ fn csv_table_and_parquet_outputs() {
     assert_eq!(run.code(), 1);
     assert!(run.stderr().contains("--format parquet needs --out FILE"));
 }
+
+#[test]
+fn grid_sizes_without_a_grid_are_errors_naming_the_argument() {
+    let (work, out) = dataset();
+    let dataset = out.to_str().unwrap();
+    for (sql, function, got) in [
+        ("select grid_lon(5, 0.0)", "grid_lon", "got 0.0"),
+        ("select grid_lat(5, -1.0)", "grid_lat", "got -1.0"),
+        (
+            "select grid_cell(longitude, latitude, cast('NaN' as double)) from segments",
+            "grid_cell",
+            "got NaN",
+        ),
+        (
+            "select grid_lon(5, cast('inf' as double))",
+            "grid_lon",
+            "got inf",
+        ),
+        (
+            "select grid_lat(grid_cell(longitude, latitude, 0.1), cast('-Infinity' as double)) from segments",
+            "grid_lat",
+            "got -inf",
+        ),
+        (
+            "select grid_cell(147.0, -43.0, 1e-300)",
+            "grid_cell",
+            "got 1e-300",
+        ),
+    ] {
+        let run = work.run(&["query", dataset, sql, "--format", "csv"]);
+        let message = run.stderr();
+        assert_eq!(run.code(), 1, "{sql}: {message}");
+        assert_eq!(message.trim().lines().count(), 1, "{sql}: {message}");
+        for word in [
+            &format!("{function}: size_deg must be a finite number of degrees, at least 1e-7"),
+            got,
+        ] {
+            assert!(message.contains(word), "{sql}: '{message}' lacks '{word}'");
+        }
+        assert!(!message.contains("panicked"), "{sql}: {message}");
+    }
+    // A null size is a null cell, and the smallest size has a grid.
+    let rows = ours(
+        &work,
+        &out,
+        "select grid_lon(5, cast(null as double)) as a, grid_cell(0.0, 0.0, 1e-7) as b",
+    );
+    // JSON leaves null values out.
+    assert_eq!(rows[0].get("a"), None, "{rows:?}");
+    // Row 900,000,000 of 3,600,000,000 columns, column 1,800,000,000.
+    assert_eq!(rows[0]["b"], 900_000_000i64 * 3_600_000_000 + 1_800_000_000);
+}
+
+#[test]
+fn a_query_over_its_memory_limit_fails_with_one_line() {
+    let (work, out) = dataset();
+    let dataset = out.to_str().unwrap();
+    let total = ours(&work, &out, "select count(*) as n from segments")[0]["n"]
+        .as_u64()
+        .unwrap();
+    // A sort reserves 10 MB to merge what it spilled: more than 1 MiB.
+    let sorted = "select segment_index from segments order by h_canopy, segment_index";
+    let run = work.run(&[
+        "query",
+        dataset,
+        sorted,
+        "--format",
+        "csv",
+        "--memory-mb",
+        "1",
+    ]);
+    let message = run.stderr();
+    assert_eq!(run.code(), 1, "{message}");
+    assert_eq!(message.trim().lines().count(), 1, "{message}");
+    for word in [
+        "the query needs more memory than its limit of 1 MiB (--memory-mb)",
+        "ExternalSorter",
+    ] {
+        assert!(message.contains(word), "'{message}' lacks '{word}'");
+    }
+    let csv = work
+        .run(&[
+            "query",
+            dataset,
+            sorted,
+            "--format",
+            "csv",
+            "--memory-mb",
+            "64",
+        ])
+        .success();
+    assert_eq!(csv.lines().count() as u64, total + 1);
+    // The table output holds every row until the end: it counts too.
+    let run = work.run(&[
+        "query",
+        dataset,
+        "select * from segments",
+        "--memory-mb",
+        "1",
+    ]);
+    let message = run.stderr();
+    assert_eq!(run.code(), 1, "{message}");
+    assert_eq!(message.trim().lines().count(), 1, "{message}");
+    assert!(
+        message.contains("limit of 1 MiB") && message.contains("table output"),
+        "{message}"
+    );
+    // Streamed csv holds no rows: the same query fits.
+    let csv = work
+        .run(&[
+            "query",
+            dataset,
+            "select * from segments",
+            "--format",
+            "csv",
+            "--memory-mb",
+            "1",
+        ])
+        .success();
+    assert!(csv.lines().count() as u64 > total, "{}", csv.len());
+    let run = work.run(&["query", dataset, "select 1", "--memory-mb", "0"]);
+    assert_eq!(run.code(), 1);
+    assert!(run.stderr().contains("--memory-mb"), "{}", run.stderr());
+}
