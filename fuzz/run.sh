@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
-# Fuzzes the manifest parser and the granule decoder with cargo fuzz
-# (libFuzzer, AddressSanitizer, nightly toolchain).
+# Fuzzes the manifest parser and the granule decoder, over local bytes and
+# over remote ranges, with cargo fuzz (libFuzzer, AddressSanitizer, nightly
+# toolchain).
 #
-#   fuzz/run.sh [SECONDS [TARGET...]]   each target (default both) for
+#   fuzz/run.sh [SECONDS [TARGET...]]   each target (default all three:
+#                                       manifest granule remote) for
 #                                       SECONDS (default 600)
 #
 # Needs `rustup toolchain install nightly` and `cargo install cargo-fuzz`.
 # The granule seeds are made here, outside the repository: the real ATL08
 # clip from ../shared/data/real when it is there, two small synthetic
 # granules (`icesat2 synth`, so a binary built with the `hdf5` feature, by
-# default the test build's) and the bad-granule corpus the tests use. The
-# manifest seeds are in fuzz/corpus/manifest. Crashes land in
+# default the test build's) and the bad-granule corpus the tests use; the
+# remote target starts from a copy of them. The manifest seeds are in
+# fuzz/corpus/manifest. Crashes land in
 # fuzz/artifacts/<target>/; once fixed, make the input a case of the bad
 # manifest or bad granule tests.
 set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS_EACH="${1:-600}"
 shift || true
-[ $# -gt 0 ] && TARGETS=("$@") || TARGETS=(manifest granule)
+[ $# -gt 0 ] && TARGETS=("$@") || TARGETS=(manifest granule remote)
 WORK="${ICESAT2_FUZZ_WORK:-$HOME/.cache/icesat2-fuzz}"
 TARGET_DIR="${ICESAT2_FUZZ_TARGET:-$HOME/.cache/icesat2-fuzz-target}"
 BIN="${ICESAT2_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/icesat2-target}/debug/icesat2}"
@@ -28,7 +31,7 @@ PYTHON="${ICESAT2_PYTHON:-python3}"
 cargo +nightly fuzz build -O --codegen-units 16 --target-dir "$TARGET_DIR"
 
 granules="$WORK/corpus/granule"
-if [[ " ${TARGETS[*]} " == *" granule "* && ! -d "$granules" ]]; then
+if [[ " ${TARGETS[*]} " == *" granule "* || " ${TARGETS[*]} " == *" remote "* ]] && [ ! -d "$granules" ]; then
     rm -rf "$WORK/seeds" "$granules.tmp" && mkdir -p "$WORK/seeds" "$granules.tmp"
     "$BIN" synth --out "$WORK/seeds/plain" --granules 1 --segments 5 --no-photons --seed 7
     "$BIN" synth --out "$WORK/seeds/photons" --granules 1 --segments 3 --seed 8
@@ -43,6 +46,9 @@ if [[ " ${TARGETS[*]} " == *" granule "* && ! -d "$granules" ]]; then
     done
     mv "$granules.tmp" "$granules"
 fi
+if [[ " ${TARGETS[*]} " == *" remote "* && ! -d "$WORK/corpus/remote" ]]; then
+    cp -r "$granules" "$WORK/corpus/remote"
+fi
 manifests="$WORK/corpus/manifest"
 mkdir -p "$manifests"
 cp corpus/manifest/* "$manifests/"
@@ -56,7 +62,7 @@ for target in "${TARGETS[@]}"; do
     # pool threads, which live for the whole process (the decoder reads
     # beams on the pool); Rust's ownership frees everything else.
     limit=()
-    [ "$target" = granule ] && limit=(-max_len=2000000 -detect_leaks=0)
+    [ "$target" != manifest ] && limit=(-max_len=2000000 -detect_leaks=0)
     status=0
     cargo +nightly fuzz run -O --codegen-units 16 --target-dir "$TARGET_DIR" "$target" "$corpus" -- \
         -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 -print_final_stats=1 ${limit[@]+"${limit[@]}"} \
