@@ -30,10 +30,7 @@ fn usage_errors_exit_1_with_one_line() {
 
 #[test]
 fn inspect_lists_beams_variables_and_fills_of_the_real_granule() {
-    let Some(path) = util::shared_file("real/processed_ATL08_20200821122613_08730802_004_01.h5")
-    else {
-        return;
-    };
+    let path = util::shared_file("real/processed_ATL08_20200821122613_08730802_004_01.h5");
     let work = Workdir::new();
     let text = work
         .run(&["inspect", "--json", path.to_str().unwrap()])

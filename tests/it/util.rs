@@ -121,15 +121,16 @@ pub fn shared_data() -> Option<PathBuf> {
     if path.is_dir() { Some(path) } else { None }
 }
 
-/// A file of the shared reference data; `None` (with a printed reason) when absent.
-pub fn shared_file(relative: &str) -> Option<PathBuf> {
-    let path = shared_data()
+/// A file of the shared reference data. CI always has it: a test that
+/// needs it fails, naming the file, rather than pass without checking.
+#[track_caller]
+pub fn shared_file(relative: &str) -> PathBuf {
+    shared_data()
         .map(|data| data.join(relative))
-        .filter(|path| path.is_file());
-    if path.is_none() {
-        eprintln!("skipping this check: ../shared/data/{relative} is not present");
-    }
-    path
+        .filter(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!("../shared/data/{relative} is missing: the reference data must sit beside the project")
+        })
 }
 
 /// Synthetic granules written once per `key` into the test target folder and
