@@ -56,20 +56,32 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         );
         for planned in &plan.granules {
             match &planned.skip {
-                Some(reason) => println!("  skip  {}  ({reason})", planned.granule.name),
+                Some(reason) => println!(
+                    "  skip  {}  ({})",
+                    printable(&planned.granule.name),
+                    printable(reason)
+                ),
                 None => match planned.granule.size {
                     Some(size) => println!(
                         "  read  {}  ({:.1} MB)",
-                        planned.granule.name,
+                        printable(&planned.granule.name),
                         size as f64 / 1e6
                     ),
-                    None => println!("  read  {}", planned.granule.name),
+                    None => println!("  read  {}", printable(&planned.granule.name)),
                 },
             }
         }
         for warning in &plan.warnings {
-            println!("warning: {warning}");
+            println!("warning: {}", printable(warning));
         }
     }
     Ok(0)
+}
+
+/// `text` with control characters (terminal escapes among them, which a
+/// granule name from a catalog may carry) shown as `?`.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
