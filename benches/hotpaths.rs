@@ -212,7 +212,7 @@ fn extract_and_encode(c: &mut Criterion) {
                 GeoParquetFile::new(&batch.schema(), &WriterSettings::default(), Vec::new())
                     .unwrap();
             file.write(&batch).unwrap();
-            file.finish().unwrap().len()
+            file.finish(Vec::new()).unwrap().len()
         })
     });
     group.finish();

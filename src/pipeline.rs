@@ -25,7 +25,7 @@ use crate::report::scan::{Binning, Tally};
 use crate::report::{
     self, BeamCountRecord, FileRecord, GranuleDetail, GranuleNote, GranuleTally, RunReport, Timings,
 };
-use crate::sink::{self, DatasetWriter, journal};
+use crate::sink::{self, DatasetWriter, WriterLock, journal};
 use crate::store;
 
 /// How to run a plan.
@@ -54,9 +54,15 @@ struct Ledger {
 }
 
 impl Ledger {
-    /// Commits what the writer holds and moves the granules it committed
-    /// from waiting into the report.
-    fn checkpoint(&mut self, writer: &mut DatasetWriter) -> Result<(), sink::SinkError> {
+    /// Commits what the writer holds (while the run still holds its
+    /// lock) and moves the granules it committed from waiting into the
+    /// report.
+    fn checkpoint(
+        &mut self,
+        writer: &mut DatasetWriter,
+        lock: &WriterLock,
+    ) -> Result<(), sink::SinkError> {
+        lock.check()?;
         let Some(record) = writer.checkpoint()? else {
             return Ok(());
         };
@@ -95,21 +101,41 @@ pub fn run(
     let started = Utc::now();
     let clock = Instant::now();
     let output_error = |err: sink::SinkError| anyhow::anyhow!("output.path: {err}");
-    // The earlier dataset is deleted while this run reads (`Removal`).
-    let removal = options
-        .fresh
-        .then(|| plan.output.remove_dataset())
-        .transpose()
-        .map_err(|err| anyhow::anyhow!("--fresh: {err}"))?;
     plan.output.prepare().map_err(output_error)?;
     let run_id = report::new_run_id(started);
     let worker = match options.shard {
         Some(shard) => format!("s{}of{}", shard.index, shard.count),
         None => "all".to_string(),
     };
+    // Held until the report is written: one writer per worker and output.
+    let lock = WriterLock::acquire(&plan.output, &worker, &run_id).map_err(output_error)?;
+    let mut warnings = plan.warnings.clone();
+    // The earlier dataset is deleted while this run reads (`Removal`); a
+    // removal an earlier `--fresh` began is finished first, whatever this
+    // run asks.
+    let pending_removal = plan.output.removal_pending().map_err(output_error)?;
+    if pending_removal && !options.fresh {
+        let note = "finished removing the dataset an interrupted --fresh run began to remove";
+        eprintln!("{note}");
+        warnings.push(note.to_string());
+    }
+    let removal = (options.fresh || pending_removal)
+        .then(|| plan.output.remove_dataset())
+        .transpose()
+        .map_err(|err| anyhow::anyhow!("--fresh: {err}"))?;
+    plan.output.mark_dataset().map_err(output_error)?;
     let recovered =
         journal::recover(&plan.output, &plan.manifest_sha256, &worker).map_err(output_error)?;
-    let mut warnings = plan.warnings.clone();
+    if !recovered.undone.is_empty() {
+        let note = format!(
+            "{} journal records named files that are gone ({}): their other files were \
+             removed and their granules are read again",
+            recovered.undone.len(),
+            recovered.undone.join(", ")
+        );
+        eprintln!("{note}");
+        warnings.push(note);
+    }
     if recovered.republished > 0 || recovered.orphans_removed > 0 {
         let note = format!(
             "recovered an interrupted run: moved {} committed files into place, removed {} uncommitted files",
@@ -193,7 +219,11 @@ pub fn run(
     let cancel = AtomicBool::new(false);
     let (sender, receiver) =
         std::sync::mpsc::sync_channel::<(String, Outcome)>(pool.current_num_threads() * 2);
+    // On a writer error the receiver is dropped as this closure returns, so
+    // decode threads blocked on the full channel wake (their send fails)
+    // and, seeing `cancel`, take no more granules: the scope ends.
     let written: Result<(), sink::SinkError> = std::thread::scope(|scope| {
+        let receiver = receiver;
         let cancel = &cancel;
         let to_read = &to_read;
         let pool = &pool;
@@ -249,7 +279,7 @@ pub fn run(
             };
             let result = added.and_then(|()| {
                 if writer.checkpoint_due() {
-                    ledger.checkpoint(&mut writer)
+                    ledger.checkpoint(&mut writer, &lock)
                 } else {
                     Ok(())
                 }
@@ -259,11 +289,11 @@ pub fn run(
                 return Err(err);
             }
         }
-        ledger.checkpoint(&mut writer)
+        ledger.checkpoint(&mut writer, &lock)
     });
     progress.finish_and_clear();
     written.map_err(output_error)?;
-    writer.finish();
+    drop(writer);
 
     let Ledger {
         details,

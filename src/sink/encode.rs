@@ -15,11 +15,11 @@ use geoparquet::metadata::{
 use geoparquet::writer::{
     GeoParquetRecordBatchEncoder, GeoParquetWriterEncoding, GeoParquetWriterOptionsBuilder,
 };
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{
-    ArrowColumnChunk, ArrowLeafColumn, ArrowRowGroupWriterFactory, InMemoryPageStore, PageKey,
-    PageStore, PageStoreArgs, PageStoreFactory, compute_leaves,
+    ArrowColumnChunk, ArrowLeafColumn, ArrowRowGroupWriterFactory, ArrowWriterOptions,
+    InMemoryPageStore, PageKey, PageStore, PageStoreArgs, PageStoreFactory, compute_leaves,
 };
+use parquet::arrow::{ArrowWriter, encode_arrow_schema};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::file::metadata::{ColumnChunkMetaData, KeyValue};
@@ -127,15 +127,36 @@ impl<W: Write + Send> GeoParquetFile<W> {
             .map_err(|err| encode_error(&err))?
             .is_nullable();
         let crate_schema = encoder.target_schema();
+        let mut geo = encoder.into_geoparquet_metadata();
+        for column in geo.columns.values_mut() {
+            column.geometry_types = HashSet::from([GeoParquetGeometryTypeAndDimension::new(
+                GeoParquetGeometryType::Point,
+                Dimension::XY,
+            )]);
+        }
         let target_schema: SchemaRef = Arc::new(Schema::new_with_metadata(
             crate_schema
                 .fields()
                 .iter()
                 .map(|field| {
                     let name = field.name().as_str();
-                    if name == crate::granule::columns::GEOMETRY_COLUMN
-                        || name == crate::granule::columns::BBOX_COLUMN
-                    {
+                    if name == crate::granule::columns::GEOMETRY_COLUMN {
+                        // The CRS on the GeoArrow type too, for readers
+                        // that take geometry from Arrow types alone
+                        // (geopandas' `from_arrow`).
+                        let mut metadata = field.metadata().clone();
+                        metadata.insert(
+                            "ARROW:extension:metadata".to_string(),
+                            r#"{"crs":"OGC:CRS84","crs_type":"authority_code"}"#.to_string(),
+                        );
+                        Arc::new(
+                            field
+                                .as_ref()
+                                .clone()
+                                .with_nullable(geometry_nullable)
+                                .with_metadata(metadata),
+                        )
+                    } else if name == crate::granule::columns::BBOX_COLUMN {
                         Arc::new(field.as_ref().clone().with_nullable(geometry_nullable))
                     } else {
                         field.clone()
@@ -144,7 +165,6 @@ impl<W: Write + Send> GeoParquetFile<W> {
                 .collect::<Vec<_>>(),
             crate_schema.metadata().clone(),
         ));
-        let geo = encoder.into_geoparquet_metadata();
         let index = |name: &str| {
             schema
                 .index_of(name)
@@ -188,11 +208,16 @@ impl<W: Write + Send> GeoParquetFile<W> {
             .set_compression(Compression::ZSTD(level))
             .set_created_by(format!("icesat2 {}", env!("CARGO_PKG_VERSION")))
             .build();
-        // ArrowWriter sets up the file (the Arrow schema in its metadata);
-        // rows then go through the lower-level writers.
-        let (writer, factory) = ArrowWriter::try_new(sink, target_schema.clone(), Some(properties))
-            .and_then(ArrowWriter::into_serialized_writer)
-            .map_err(|err| encode_error(&err))?;
+        // ArrowWriter sets up the file; rows then go through the
+        // lower-level writers. The Arrow schema is stored at `finish`, with
+        // the `geo` metadata in it.
+        let options = ArrowWriterOptions::new()
+            .with_properties(properties)
+            .with_skip_arrow_metadata(true);
+        let (writer, factory) =
+            ArrowWriter::try_new_with_options(sink, target_schema.clone(), options)
+                .and_then(ArrowWriter::into_serialized_writer)
+                .map_err(|err| encode_error(&err))?;
         let copies = Copies::new(&geo, writer.schema_descr(), writer.properties());
         let factory = factory.with_page_store_factory(copies.pages.clone());
         let parquet_schema = writer.schema_descr();
@@ -443,19 +468,32 @@ impl<W: Write + Send> GeoParquetFile<W> {
         Ok(())
     }
 
-    /// Ends the file (footer with the `geo` metadata); returns the sink.
-    pub fn finish(mut self) -> Result<W, SinkError> {
+    /// Ends the file (footer with the `geo` metadata, its bbox filled in,
+    /// and `extra` key-value metadata); returns the sink.
+    ///
+    /// The `geo` metadata is stored twice, the same JSON: as the footer's
+    /// `geo` key, and in the stored Arrow schema (`ARROW:schema`), which
+    /// pyarrow prefers, and from which its datasets (and so geopandas on a
+    /// whole folder) build their schema.
+    pub fn finish(mut self, extra: Vec<(String, String)>) -> Result<W, SinkError> {
         self.flush_row_group()?;
         for column in self.geo.columns.values_mut() {
-            column.geometry_types = HashSet::from([GeoParquetGeometryTypeAndDimension::new(
-                GeoParquetGeometryType::Point,
-                Dimension::XY,
-            )]);
             column.bbox = self.bounds.map(Vec::from);
         }
         let geo = serde_json::to_string(&self.geo).map_err(|err| encode_error(&err))?;
+        let mut metadata = self.target_schema.metadata().clone();
+        metadata.insert("geo".to_string(), geo.clone());
+        let stored = Schema::new_with_metadata(self.target_schema.fields().clone(), metadata);
+        self.writer.append_key_value_metadata(KeyValue::new(
+            parquet::arrow::ARROW_SCHEMA_META_KEY.to_string(),
+            Some(encode_arrow_schema(&stored)),
+        ));
         self.writer
             .append_key_value_metadata(KeyValue::new("geo".to_string(), Some(geo)));
+        for (key, value) in extra {
+            self.writer
+                .append_key_value_metadata(KeyValue::new(key, Some(value)));
+        }
         self.writer.into_inner().map_err(|err| encode_error(&err))
     }
 }
@@ -737,7 +775,7 @@ mod tests {
         assert_eq!(copies, if geometry_nullable { 0 } else { 4 });
         file.write(&batch.slice(0, rows / 3)).unwrap();
         file.write(&batch.slice(rows / 3, rows - rows / 3)).unwrap();
-        Bytes::from(file.finish().unwrap())
+        Bytes::from(file.finish(Vec::new()).unwrap())
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::commit::is_hidden;
 use super::{Output, SinkError};
 
 /// One checkpoint of one worker.
@@ -43,6 +44,33 @@ pub struct CommittedFile {
 }
 
 impl CommitRecord {
+    /// Checks that every file the record names is where a run puts one: a
+    /// plain name under `_runs/staging/`, and `key=value/.../part-*.parquet`
+    /// under the root. A crafted record must not move or remove files
+    /// anywhere else.
+    fn check(&self, name: &str, output: &Output) -> Result<(), SinkError> {
+        for file in &self.files {
+            let bad = if !is_staged_name(&file.staged) {
+                Some(&file.staged)
+            } else if !is_data_path(&file.path) {
+                Some(&file.path)
+            } else {
+                None
+            };
+            if let Some(bad) = bad {
+                return Err(SinkError::Io {
+                    path: format!("{output}/{}/{name}", super::output::JOURNAL),
+                    message: format!(
+                        "journal record names '{}', which is not a file of the dataset; \
+                         remove the record or run with --fresh",
+                        bad.escape_debug()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The record's file name; unique per worker and run.
     pub fn file_name(&self) -> String {
         format!("{}-{}-{:06}.json", self.run_id, self.worker, self.sequence)
@@ -61,6 +89,61 @@ impl CommitRecord {
     }
 }
 
+/// Whether `name` is a staged file's name: one plain component.
+fn is_staged_name(name: &str) -> bool {
+    name.ends_with(".parquet.staged") && is_plain_component(name)
+}
+
+/// Whether `path` is where a run puts a data file: hive folders
+/// (`key=value`) then `part-*.parquet`, relative, nothing hidden.
+fn is_data_path(path: &str) -> bool {
+    let mut parts: Vec<&str> = path.split('/').collect();
+    let Some(file) = parts.pop() else {
+        return false;
+    };
+    file.starts_with("part-")
+        && file.ends_with(".parquet")
+        && is_plain_component(file)
+        && parts.iter().all(|folder| {
+            is_plain_component(folder)
+                && folder
+                    .split_once('=')
+                    .is_some_and(|(key, value)| !key.is_empty() && !value.is_empty())
+        })
+}
+
+/// A file or folder name with no way out of its folder and nothing hidden.
+fn is_plain_component(name: &str) -> bool {
+    !name.is_empty()
+        && name != ".."
+        && !is_hidden(name)
+        && !name.contains(['/', '\\', ':'])
+        && !name.chars().any(char::is_control)
+}
+
+/// Every journal record, parsed and checked: (name, record).
+fn records(output: &Output) -> Result<Vec<(String, CommitRecord)>, SinkError> {
+    let mut records = Vec::new();
+    for (name, bytes) in output.journal_records()? {
+        let record: CommitRecord = serde_json::from_slice(&bytes).map_err(|err| SinkError::Io {
+            path: format!("{output}/{}/{name}", super::output::JOURNAL),
+            message: format!("unreadable journal record: {err}"),
+        })?;
+        record.check(&name, output)?;
+        records.push((name, record));
+    }
+    Ok(records)
+}
+
+/// The data files every journal record names (whatever manifest wrote
+/// them): what `--fresh` removes.
+pub fn named_files(output: &Output) -> Result<Vec<String>, SinkError> {
+    Ok(records(output)?
+        .into_iter()
+        .flat_map(|(_, record)| record.files.into_iter().map(|file| file.path))
+        .collect())
+}
+
 /// What earlier runs left: granules done, and what recovery did.
 #[derive(Debug, Default)]
 pub struct Recovered {
@@ -71,24 +154,24 @@ pub struct Recovered {
     pub republished: usize,
     /// Staged files of this worker that no record names, now removed.
     pub orphans_removed: usize,
+    /// Records whose files were not all there any more, undone: their
+    /// remaining files removed, their granules to be read again.
+    pub undone: Vec<String>,
 }
 
 /// Reads the journal, finishes the publishing of committed files, and
-/// removes this worker's uncommitted staged files. Fails if the dataset was
-/// written from another manifest.
+/// removes this worker's uncommitted staged files. A record with a file
+/// that is gone (neither staged nor in place) is undone: its other files
+/// are removed, then the record, and its granules are read again. Fails if
+/// the dataset was written from another manifest.
 pub fn recover(
     output: &Output,
     manifest_sha256: &str,
     worker: &str,
 ) -> Result<Recovered, SinkError> {
     let mut recovered = Recovered::default();
-    let mut referenced: BTreeSet<String> = BTreeSet::new();
-    let mut pending: BTreeMap<String, String> = BTreeMap::new();
-    for (name, bytes) in output.journal_records()? {
-        let record: CommitRecord = serde_json::from_slice(&bytes).map_err(|err| SinkError::Io {
-            path: format!("{output}/{}/{name}", super::output::JOURNAL),
-            message: format!("unreadable journal record: {err}"),
-        })?;
+    let records = records(output)?;
+    for (name, record) in &records {
         if record.manifest_sha256 != manifest_sha256 {
             return Err(SinkError::Io {
                 path: output.to_string(),
@@ -98,6 +181,37 @@ pub fn recover(
                 ),
             });
         }
+    }
+    // Staged files are listed before the data files: a file another
+    // worker publishes meanwhile is then seen in one listing or the other.
+    let staged: BTreeSet<String> = output.staged_files()?.into_iter().collect();
+    let published: BTreeSet<String> = if records.is_empty() {
+        BTreeSet::new()
+    } else {
+        output.data_files()?.into_iter().collect()
+    };
+    let mut referenced: BTreeSet<String> = BTreeSet::new();
+    let mut pending: BTreeMap<String, String> = BTreeMap::new();
+    for (name, record) in records {
+        let whole = record
+            .files
+            .iter()
+            .all(|file| staged.contains(&file.staged) || published.contains(&file.path));
+        if !whole {
+            // Files first, the record last: killed in between, the next
+            // run finds the record still wanting files and goes on.
+            for file in &record.files {
+                if staged.contains(&file.staged) {
+                    output.remove_staged(&file.staged)?;
+                }
+                if published.contains(&file.path) {
+                    output.remove_file(&file.path)?;
+                }
+            }
+            output.remove_file(&format!("{}/{name}", super::output::JOURNAL))?;
+            recovered.undone.push(name);
+            continue;
+        }
         recovered.records += 1;
         recovered.done.extend(record.granules.iter().cloned());
         for file in record.files {
@@ -105,7 +219,7 @@ pub fn recover(
             pending.insert(file.staged, file.path);
         }
     }
-    for staged in output.staged_files()? {
+    for staged in staged {
         if let Some(path) = pending.get(&staged) {
             output.publish(&staged, path)?;
             recovered.republished += 1;
@@ -122,4 +236,53 @@ pub fn recover(
 /// to a run still going.
 fn is_workers(name: &str, worker: &str) -> bool {
     name.contains(&format!("-{worker}-"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_dataset_paths_are_accepted_from_a_record() {
+        for good in [
+            "part-a.parquet",
+            "year=2019/month=04/part-20190101T000000Z-1-all-000001.parquet",
+            "beam=gt1l/part-x.parquet",
+        ] {
+            assert!(is_data_path(good), "{good}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../part-a.parquet",
+            "year=2019/../../part-a.parquet",
+            "year=2019/../part-a.parquet",
+            "..",
+            "year=2019/.hidden/part-a.parquet",
+            "_runs/part-a.parquet",
+            "notes/part-a.parquet",
+            "year=/part-a.parquet",
+            "=1/part-a.parquet",
+            "year=2019//part-a.parquet",
+            "year=2019/data.parquet",
+            "year=2019/part-a.csv",
+            "C:\\part-a.parquet",
+            "year=2019\\..\\part-a.parquet",
+            "year=2019/part-\n.parquet",
+        ] {
+            assert!(!is_data_path(bad), "{bad:?}");
+        }
+        assert!(is_staged_name(
+            "20190101T000000Z-1-all-000001.parquet.staged"
+        ));
+        for bad in [
+            "../x.parquet.staged",
+            "a/x.parquet.staged",
+            ".x.parquet.staged",
+            "x.parquet",
+            "",
+        ] {
+            assert!(!is_staged_name(bad), "{bad:?}");
+        }
+    }
 }

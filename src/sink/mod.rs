@@ -7,6 +7,7 @@
 pub mod commit;
 mod encode;
 pub mod journal;
+mod lock;
 mod output;
 mod runs;
 mod writer;
@@ -21,6 +22,7 @@ use chrono::{DateTime, Datelike};
 
 pub use commit::{is_data_file, is_hidden, write_atomically};
 pub use encode::{GeoParquetFile, WriterSettings};
+pub use lock::WriterLock;
 pub use output::{Output, Removal};
 pub use writer::DatasetWriter;
 
@@ -31,6 +33,70 @@ pub enum SinkError {
     Io { path: String, message: String },
     #[error("encoding GeoParquet: {0}")]
     Encode(String),
+}
+
+impl SinkError {
+    /// An I/O failure at `path`, with what to do about the failures a bulk
+    /// run meets (a spent file limit, a full disk, a read-only output).
+    pub fn io(path: impl std::fmt::Display, err: &std::io::Error) -> SinkError {
+        let errno = err.raw_os_error();
+        let message = if errno == Some(libc::EMFILE) || errno == Some(libc::ENFILE) {
+            format!(
+                "too many open files (this process may open {}): raise the limit (ulimit -n) \
+                 or partition by fewer keys; the next run resumes from the last checkpoint",
+                open_file_limit()
+                    .map_or_else(|| "an unknown number".to_string(), |n| n.to_string())
+            )
+        } else if errno == Some(libc::ENOSPC) || errno == Some(libc::EDQUOT) {
+            "no space left on the device: free some and run again; the next run resumes \
+             from the last checkpoint"
+                .to_string()
+        } else if errno == Some(libc::EROFS) {
+            "the output is on a read-only file system".to_string()
+        } else {
+            err.to_string()
+        };
+        SinkError::Io {
+            path: path.to_string(),
+            message,
+        }
+    }
+}
+
+/// The soft limit on open files (`RLIMIT_NOFILE`), if the system tells it.
+pub fn open_file_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only the struct it is given.
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    (got == 0).then_some(limit.rlim_cur)
+}
+
+/// Raises the soft limit on open files to the hard limit (a run keeps a
+/// file open per partition), and returns the soft limit now in force.
+pub fn raise_open_file_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read or write only the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+    }
+    Some(limit.rlim_cur)
 }
 
 /// A column the dataset can be partitioned by.

@@ -114,33 +114,49 @@ impl Output {
     }
 
     /// Makes a file built in `scratch_folder` durable under
-    /// `_runs/staging/<name>` (fsync locally, an upload to an object store).
+    /// `_runs/staging/<name>` (fsync locally, an upload to an object store;
+    /// a failed upload is aborted, so no parts are left behind).
     pub fn stage(&self, local: &Path, name: &str) -> Result<(), SinkError> {
-        let io_error = |path: String, err: &dyn std::fmt::Display| SinkError::Io {
-            path,
-            message: err.to_string(),
-        };
+        let local_error = |err: std::io::Error| SinkError::io(local.display(), &err);
+        crate::killpoint::fault("stage").map_err(local_error)?;
         match self {
             Output::Local(_) => std::fs::File::open(local)
                 .and_then(|file| file.sync_all())
-                .map_err(|err| io_error(local.display().to_string(), &err)),
+                .map_err(local_error),
             Output::Store { store, prefix, url } => {
                 let target = Self::object_path(prefix, &format!("{STAGING}/{name}"));
+                let upload_error =
+                    |err: std::io::Error| SinkError::io(format!("{url}/{STAGING}/{name}"), &err);
                 crate::store::runtime().block_on(async {
-                    let mut file = tokio::fs::File::open(local)
-                        .await
-                        .map_err(|err| io_error(local.display().to_string(), &err))?;
+                    let mut file = tokio::fs::File::open(local).await.map_err(local_error)?;
                     let mut upload = object_store::buffered::BufWriter::new(store.clone(), target);
-                    tokio::io::copy(&mut file, &mut upload)
-                        .await
-                        .map_err(|err| io_error(format!("{url}/{STAGING}/{name}"), &err))?;
-                    tokio::io::AsyncWriteExt::shutdown(&mut upload)
-                        .await
-                        .map_err(|err| io_error(format!("{url}/{STAGING}/{name}"), &err))
+                    let copied = match tokio::io::copy(&mut file, &mut upload).await {
+                        Ok(_) => tokio::io::AsyncWriteExt::shutdown(&mut upload).await,
+                        Err(err) => Err(err),
+                    };
+                    if let Err(err) = copied {
+                        let _ = upload.abort().await;
+                        return Err(upload_error(err));
+                    }
+                    Ok(())
                 })?;
-                std::fs::remove_file(local)
-                    .map_err(|err| io_error(local.display().to_string(), &err))
+                std::fs::remove_file(local).map_err(local_error)
             }
+        }
+    }
+
+    /// Makes the names of the files just staged durable (a local folder's
+    /// entries are durable once the folder is synced), before the journal
+    /// record that names them is written.
+    pub fn sync_staging(&self) -> Result<(), SinkError> {
+        match self {
+            Output::Local(root) => {
+                let folder = root.join(STAGING);
+                std::fs::File::open(&folder)
+                    .and_then(|folder| folder.sync_all())
+                    .map_err(|err| SinkError::io(folder.display(), &err))
+            }
+            Output::Store { .. } => Ok(()),
         }
     }
 
@@ -200,7 +216,7 @@ impl Output {
 
     /// Removes staged file `name` (never committed: an interrupted run's).
     pub fn remove_staged(&self, name: &str) -> Result<(), SinkError> {
-        self.remove(&format!("{STAGING}/{name}"))
+        self.remove_file(&format!("{STAGING}/{name}"))
     }
 
     /// Every journal record: (name, contents).
@@ -252,7 +268,8 @@ impl Output {
         }
     }
 
-    fn remove(&self, relative: &str) -> Result<(), SinkError> {
+    /// Removes the file at `relative`; one already gone is no error.
+    pub(super) fn remove_file(&self, relative: &str) -> Result<(), SinkError> {
         match self {
             Output::Local(root) => {
                 let path = root.join(relative);
@@ -379,74 +396,121 @@ impl Output {
         Ok(files)
     }
 
-    /// Removes what runs write (hive partition folders, top-level part
-    /// files, `_runs/`); nothing else. A local dataset is first moved
-    /// aside into one hidden folder (renames, at once) and deleted from
-    /// there while the run goes on (`Removal`): deleting files costs
-    /// tens of milliseconds of waiting on the disk (more with `discard`).
+    /// Whether the root holds a dataset a run wrote: the marker, or (for
+    /// datasets older than the marker) a journal.
+    pub fn is_dataset(&self) -> Result<bool, SinkError> {
+        Ok(self.exists(MARKER)? || !self.list_names(JOURNAL)?.is_empty())
+    }
+
+    /// Marks the root as a dataset (once): `--fresh` removes only from a
+    /// marked root, and only what its journal names.
+    pub fn mark_dataset(&self) -> Result<(), SinkError> {
+        if self.exists(MARKER)? {
+            return Ok(());
+        }
+        let marker = serde_json::json!({
+            "dataset": "icesat2 ATL08 GeoParquet",
+            "written_by": concat!("icesat2 ", env!("CARGO_PKG_VERSION")),
+        });
+        self.put(MARKER, marker.to_string().into_bytes())
+    }
+
+    /// Whether a `--fresh` removal began and did not finish (its tombstone
+    /// is there): the journal no longer describes the files, and the next
+    /// run must finish the removal before it trusts the journal.
+    pub fn removal_pending(&self) -> Result<bool, SinkError> {
+        self.exists(TOMBSTONE)
+    }
+
+    /// Removes the dataset earlier runs wrote, and nothing else: the data
+    /// files the journal names (and the partition folders they leave
+    /// empty), staged files, run reports, then the journal itself. A
+    /// tombstone written first makes an interrupted removal finish at the
+    /// next run rather than leave a journal naming files that are gone.
+    /// A local dataset is moved aside at once (renames into one hidden
+    /// folder) and deleted on a thread of its own while the run goes on
+    /// (`Removal`): deleting files costs tens of milliseconds of waiting on
+    /// the disk. A bucket's root is refused.
     pub fn remove_dataset(&self) -> Result<Removal, SinkError> {
-        match self {
-            Output::Local(root) => remove_local(root),
-            Output::Store { store, prefix, url } => crate::store::runtime().block_on(async {
-                let base = if prefix.is_empty() {
-                    None
-                } else {
-                    Some(ObjectPath::from(prefix.as_str()))
-                };
-                let objects: Vec<_> =
-                    store
-                        .list(base.as_ref())
-                        .try_collect()
-                        .await
-                        .map_err(|err| SinkError::Io {
-                            path: url.clone(),
-                            message: err.to_string(),
-                        })?;
-                let mut objects = objects;
-                // The journal goes last (see `remove_local`).
-                objects.sort_by_key(|object| {
-                    object
-                        .location
-                        .as_ref()
-                        .contains(&format!("{}/", crate::report::RUNS_FOLDER))
-                });
-                for object in objects {
-                    let relative = object
-                        .location
-                        .as_ref()
-                        .strip_prefix(prefix.as_str())
-                        .unwrap_or(object.location.as_ref());
-                    let first = relative
-                        .trim_start_matches('/')
-                        .split('/')
-                        .next()
-                        .unwrap_or_default();
-                    if is_ours(first, relative.trim_start_matches('/').contains('/')) {
-                        store
-                            .delete(&object.location)
-                            .await
-                            .map_err(|err| SinkError::Io {
-                                path: format!("{url}/{relative}"),
-                                message: err.to_string(),
-                            })?;
-                    }
+        if let Output::Store { prefix, url, .. } = self
+            && prefix.is_empty()
+        {
+            return Err(SinkError::Io {
+                path: url.clone(),
+                message: "is a bucket's root: --fresh removes only from a prefix \
+                          (s3://bucket/prefix); remove the objects yourself"
+                    .to_string(),
+            });
+        }
+        if !self.is_dataset()? {
+            return Ok(Removal(None));
+        }
+        self.put(TOMBSTONE, b"{\"removing\": true}".to_vec())?;
+        // Data files first, then staging and the run reports, the journal
+        // last; the tombstone goes once nothing else is left.
+        let mut doomed: Vec<String> = super::journal::named_files(self)?;
+        let data_files = doomed.len();
+        doomed.extend(
+            self.staged_files()?
+                .into_iter()
+                .map(|name| format!("{STAGING}/{name}")),
+        );
+        doomed.extend(
+            self.list_names(RUNS)?
+                .into_iter()
+                .map(|name| format!("{RUNS}/{name}")),
+        );
+        doomed.extend(
+            self.list_names(JOURNAL)?
+                .into_iter()
+                .map(|name| format!("{JOURNAL}/{name}")),
+        );
+        let removal = match self {
+            Output::Local(root) => remove_local(root, &doomed)?,
+            Output::Store { .. } => {
+                for relative in &doomed {
+                    self.remove_file(relative)?;
+                    crate::killpoint::reached("remove");
                 }
-                Ok(Removal(None))
-            }),
+                Removal(None)
+            }
+        };
+        if let Output::Local(root) = self {
+            remove_empty_folders(root, &doomed[..data_files]);
+        }
+        self.remove_file(TOMBSTONE)?;
+        Ok(removal)
+    }
+
+    /// Whether a file exists at `relative`.
+    fn exists(&self, relative: &str) -> Result<bool, SinkError> {
+        match self {
+            Output::Local(root) => Ok(root.join(relative).is_file()),
+            Output::Store { store, prefix, url } => {
+                let path = Self::object_path(prefix, relative);
+                match crate::store::runtime().block_on(store.head(&path)) {
+                    Ok(_) => Ok(true),
+                    Err(object_store::Error::NotFound { .. }) => Ok(false),
+                    Err(err) => Err(SinkError::Io {
+                        path: format!("{url}/{relative}"),
+                        message: err.to_string(),
+                    }),
+                }
+            }
         }
     }
 }
 
+/// The runs' own folder: reports, the journal, staging, locks.
+const RUNS: &str = crate::report::RUNS_FOLDER;
+/// Says the root holds a dataset (hidden, so listings of `_runs` skip it).
+const MARKER: &str = "_runs/.dataset.json";
+/// Written when a `--fresh` removal starts, removed when it is done.
+const TOMBSTONE: &str = "_runs/.removing.json";
+
 /// The hidden folder a local dataset is moved into by `remove_dataset`;
 /// one left by a run killed while deleting it is removed with the rest.
 const REMOVED_PREFIX: &str = ".icesat2-removed-";
-
-/// Whether a top-level entry is something a run writes.
-fn is_ours(name: &str, is_folder: bool) -> bool {
-    name == crate::report::RUNS_FOLDER
-        || (is_folder && (name.contains('=') || name.starts_with(REMOVED_PREFIX)))
-        || (name.starts_with("part-") && name.ends_with(".parquet"))
-}
 
 /// An earlier dataset being deleted in the background: `finish` waits for
 /// it (dropping waits too), so a run ends with nothing of it left.
@@ -477,23 +541,33 @@ impl Drop for Removal {
     }
 }
 
-fn remove_local(root: &Path) -> Result<Removal, SinkError> {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return Ok(Removal(None));
-    };
-    let mut entries: Vec<_> = entries
-        .flatten()
-        .filter(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            is_ours(&name, entry.path().is_dir())
+/// Moves `doomed` (paths under `root`, in order) and what earlier removals
+/// left into one hidden folder, deleted on a thread of its own.
+fn remove_local(root: &Path, doomed: &[String]) -> Result<Removal, SinkError> {
+    let leftovers: Vec<PathBuf> = std::fs::read_dir(root)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|entry| {
+                    entry
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with(REMOVED_PREFIX)
+                        && entry.path().is_dir()
+                })
+                .map(|entry| entry.path())
+                .collect()
         })
+        .unwrap_or_default();
+    let present: Vec<PathBuf> = doomed
+        .iter()
+        .map(|relative| root.join(relative))
+        .filter(|path| path.exists())
+        .chain(leftovers)
         .collect();
-    if entries.is_empty() {
+    if present.is_empty() {
         return Ok(Removal(None));
     }
-    // The journal goes last: killed half-way, the next run still knows which
-    // granules the remaining files hold, and does not write them again.
-    entries.sort_by_key(|entry| entry.file_name() == crate::report::RUNS_FOLDER);
     let io = |path: &Path, err: std::io::Error| SinkError::Io {
         path: path.display().to_string(),
         message: format!("cannot remove: {err}"),
@@ -504,13 +578,21 @@ fn remove_local(root: &Path) -> Result<Removal, SinkError> {
     let removed = root.join(format!("{REMOVED_PREFIX}{}-{nonce}", std::process::id()));
     std::fs::create_dir(&removed).map_err(|err| io(&removed, err))?;
     // From here the thread owns the folder: an error below still deletes
-    // what was moved.
+    // what was moved. Each entry gets a name of its own there (data files
+    // of different partitions may share one).
     let mut moved = Ok(());
-    for entry in entries {
-        let path = entry.path();
-        if let Err(err) = std::fs::rename(&path, removed.join(entry.file_name())) {
-            moved = Err(io(&path, err));
-            break;
+    for (index, path) in present.iter().enumerate() {
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match std::fs::rename(path, removed.join(format!("{index}-{name}"))) {
+            Ok(()) => crate::killpoint::reached("remove"),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                moved = Err(io(path, err));
+                break;
+            }
         }
     }
     let folder = removed.clone();
@@ -520,4 +602,22 @@ fn remove_local(root: &Path) -> Result<Removal, SinkError> {
         .map_err(|err| io(&removed, err))?;
     let removal = Removal(Some((removed, deleting)));
     moved.map(|()| removal)
+}
+
+/// Removes the partition folders (`key=value`) that held `files` and are
+/// empty now, deepest first; a folder holding anything else stays.
+fn remove_empty_folders(root: &Path, files: &[String]) {
+    let mut folders: Vec<&str> = files
+        .iter()
+        .flat_map(|file| {
+            file.match_indices('/')
+                .map(move |(slash, _)| &file[..slash])
+        })
+        .collect();
+    folders.sort_by_key(|folder| (std::cmp::Reverse(folder.matches('/').count()), *folder));
+    folders.dedup();
+    for folder in folders {
+        // Fails, as it should, on a folder that is not empty.
+        let _ = std::fs::remove_dir(root.join(folder));
+    }
 }

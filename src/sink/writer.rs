@@ -3,7 +3,8 @@
 //! every open file is closed, staged and committed with the granules it
 //! holds (`journal`). Memory is bounded by `buffer_bytes` (rows waiting
 //! for their row group, all partitions together), not by the number of
-//! granules or rows.
+//! granules or rows; open files by the process's file limit (the file
+//! written longest ago is closed early when a new partition needs one).
 
 use std::collections::BTreeMap;
 use std::io::BufWriter;
@@ -29,6 +30,11 @@ struct OpenFile {
     rows: u64,
     /// Bytes already handed to the kernel's writeback (`start_writeback`).
     written_back: usize,
+    /// When rows last went in (the writer's count of writes): the file
+    /// written longest ago is closed first when too many are open.
+    last_write: u64,
+    /// The granules with rows in the file, in the order they came.
+    granules: Vec<String>,
 }
 
 impl OpenFile {
@@ -61,9 +67,20 @@ impl OpenFile {
     }
 
     /// Ends the file (its last row group and footer, written out but not
-    /// yet durable: staging makes it so).
-    fn finish(self) -> Result<ClosedFile, SinkError> {
-        let sink = self.file.finish()?;
+    /// yet durable: staging makes it so), with its provenance in the
+    /// footer's `icesat2` key: the tool, the run, the manifest and the
+    /// granules whose rows it holds.
+    fn finish(self, run_id: &str, manifest_sha256: &str) -> Result<ClosedFile, SinkError> {
+        let provenance = serde_json::json!({
+            "tool": "icesat2",
+            "version": env!("CARGO_PKG_VERSION"),
+            "run_id": run_id,
+            "manifest_sha256": manifest_sha256,
+            "granules": self.granules,
+        });
+        let sink = self
+            .file
+            .finish(vec![("icesat2".to_string(), provenance.to_string())])?;
         let bytes = sink
             .into_inner()
             .map_err(|err| err.into_error())
@@ -87,6 +104,30 @@ impl OpenFile {
 /// Written bytes of a file that start the kernel's writeback early.
 const WRITEBACK_BYTES: usize = 1 << 20;
 
+/// Descriptors left for everything but the open data files: the granules
+/// being read, network connections, staging threads, the runtime.
+const RESERVED_DESCRIPTORS: u64 = 256;
+
+/// The soft file limit, raised to the hard one the first time it is asked.
+fn sink_limit() -> Option<u64> {
+    static LIMIT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(super::raise_open_file_limit)
+}
+
+/// How many data files the writer keeps open under a file limit of
+/// `limit`: all but `RESERVED_DESCRIPTORS`, and at least a quarter of a
+/// small limit (one file when even that is none).
+fn open_file_budget(limit: Option<u64>) -> usize {
+    let Some(limit) = limit else {
+        return 1024;
+    };
+    let budget = limit
+        .saturating_sub(RESERVED_DESCRIPTORS)
+        .max(limit / 4)
+        .max(1);
+    usize::try_from(budget).unwrap_or(usize::MAX)
+}
+
 /// Files staged at once at a checkpoint (threads waiting on fsync or an
 /// upload).
 const STAGING_THREADS: usize = 16;
@@ -101,6 +142,10 @@ struct ClosedFile {
 
 pub struct DatasetWriter<'a> {
     output: &'a Output,
+    /// Files kept open at once (`open_file_budget`).
+    max_open: usize,
+    /// Writes so far, the clock of `OpenFile::last_write`.
+    writes: u64,
     partition_by: Vec<PartitionKey>,
     settings: WriterSettings,
     run_id: String,
@@ -134,6 +179,8 @@ impl<'a> DatasetWriter<'a> {
         })?;
         Ok(DatasetWriter {
             output,
+            max_open: open_file_budget(sink_limit()),
+            writes: 0,
             partition_by: partition_by.to_vec(),
             settings,
             run_id: run_id.to_string(),
@@ -160,12 +207,20 @@ impl<'a> DatasetWriter<'a> {
                 .clone();
             for (folder, part) in split_partitions(batch, &self.partition_by, &schema)? {
                 if !self.open.contains_key(&folder) {
+                    if self.open.len() >= self.max_open {
+                        self.close_least_recent()?;
+                    }
                     let file = self.open_file(&folder, &schema)?;
                     self.open.insert(folder.clone(), file);
                 }
+                self.writes += 1;
                 let open = self.open.get_mut(&folder).expect("opened above");
                 open.file.write(&part)?;
                 open.rows += part.num_rows() as u64;
+                open.last_write = self.writes;
+                if open.granules.last().is_none_or(|last| last != granule) {
+                    open.granules.push(granule.to_string());
+                }
                 open.start_writeback();
                 if open.file.estimated_size() >= self.settings.file_bytes {
                     let open = self.open.remove(&folder).expect("present");
@@ -199,6 +254,7 @@ impl<'a> DatasetWriter<'a> {
         let open: Vec<OpenFile> = std::mem::take(&mut self.open).into_values().collect();
         let closed = std::mem::take(&mut self.closed);
         let closed = self.finish_and_stage(closed, open)?;
+        self.output.sync_staging()?;
         crate::killpoint::reached("staged");
         let record = CommitRecord {
             run_id: self.run_id.clone(),
@@ -211,14 +267,6 @@ impl<'a> DatasetWriter<'a> {
         self.next_record += 1;
         record.commit(self.output)?;
         Ok(Some(record))
-    }
-
-    /// Ends the writer after its last checkpoint: removes a local scratch
-    /// folder used for an object-store output.
-    pub fn finish(self) {
-        if matches!(self.output, Output::Store { .. }) {
-            let _ = std::fs::remove_dir_all(&self.scratch);
-        }
     }
 
     /// Rows waiting in open row groups, in bytes.
@@ -238,10 +286,9 @@ impl<'a> DatasetWriter<'a> {
         self.next_file += 1;
         let staged = format!("{stem}.parquet.staged");
         let local = self.scratch.join(&staged);
-        let handle = std::fs::File::create(&local).map_err(|err| SinkError::Io {
-            path: local.display().to_string(),
-            message: err.to_string(),
-        })?;
+        let handle = crate::killpoint::fault("open")
+            .and_then(|()| std::fs::File::create(&local))
+            .map_err(|err| SinkError::io(local.display(), &err))?;
         let file = GeoParquetFile::new(
             schema,
             &self.settings,
@@ -258,13 +305,31 @@ impl<'a> DatasetWriter<'a> {
             file,
             rows: 0,
             written_back: 0,
+            last_write: 0,
+            granules: Vec::new(),
         })
+    }
+
+    /// Closes the open file written longest ago (staged at the next
+    /// checkpoint; its partition gets a new file when rows come again).
+    fn close_least_recent(&mut self) -> Result<(), SinkError> {
+        let Some(folder) = self
+            .open
+            .iter()
+            .min_by_key(|(_, open)| open.last_write)
+            .map(|(folder, _)| folder.clone())
+        else {
+            return Ok(());
+        };
+        let open = self.open.remove(&folder).expect("present");
+        self.close(open)
     }
 
     /// Closes a file that reached its target size; it is staged at the
     /// next checkpoint.
     fn close(&mut self, open: OpenFile) -> Result<(), SinkError> {
-        self.closed.push(open.finish()?);
+        self.closed
+            .push(open.finish(&self.run_id, &self.manifest_sha256)?);
         Ok(())
     }
 
@@ -309,7 +374,10 @@ impl<'a> DatasetWriter<'a> {
                 .into_par_iter()
                 .enumerate()
                 .try_for_each(|(index, file)| {
-                    stage(first_open + index, file.finish()?);
+                    stage(
+                        first_open + index,
+                        file.finish(&self.run_id, &self.manifest_sha256)?,
+                    );
                     Ok(())
                 });
         });
@@ -338,5 +406,15 @@ impl<'a> DatasetWriter<'a> {
             largest.start_writeback();
         }
         Ok(())
+    }
+}
+
+impl Drop for DatasetWriter<'_> {
+    /// Removes the local scratch folder of an object-store output, whether
+    /// the run ended well or not (what was not committed is read again).
+    fn drop(&mut self) {
+        if matches!(self.output, Output::Store { .. }) {
+            let _ = std::fs::remove_dir_all(&self.scratch);
+        }
     }
 }

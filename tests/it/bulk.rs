@@ -353,3 +353,431 @@ fn failed_granules_are_listed_and_only_they_are_retried() {
     let rows = util::same_rows(&clean.join("out"), &work.join("out"));
     assert!(rows > 1000, "{rows}");
 }
+
+/// Runs `icesat2 ARGS` in `work` with `env`, under a shell `prefix` (such
+/// as a `ulimit`), and fails the test if it has not ended within `seconds`.
+fn run_within(
+    work: &Workdir,
+    prefix: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    seconds: u64,
+) -> util::Run {
+    let command = format!(
+        "{prefix} exec \"$0\" \"$@\"",
+        prefix = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix};")
+        }
+    );
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .arg(env!("CARGO_BIN_EXE_icesat2"))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(work.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "{args:?} still running after {seconds} s: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    util::Run(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn a_writer_failure_stops_the_run_with_one_line_and_the_next_run_resumes() {
+    let granules = granules();
+    // One light variable: the granules decode faster than the writer
+    // checkpoints, so when it fails the channel is full and the decode
+    // threads wait on it (a run used to hang there for ever).
+    let light = |work: &Workdir| {
+        work.write(
+            "m.yaml",
+            &format!(
+                "region: {{ bbox: [146.0, -44.5, 149.0, -41.5] }}\nvariables: [land_segments/canopy/h_canopy]\nsource: {{ local: {{ path: {} }} }}\noutput: {{ path: out, partition_by: [year, month, beam], checkpoint_granules: 2 }}\n",
+                granules.display()
+            ),
+        );
+    };
+    let clean = Workdir::new();
+    light(&clean);
+    clean.run(&["run", "m.yaml", "--threads", "2"]).success();
+    // A full disk at the first checkpoint, and the file limit spent at the
+    // fifth data file: the run ends at once, with one line naming the
+    // cause.
+    for (fault, cause) in [
+        ("stage:1", "no space left on the device"),
+        ("open:5", "too many open files (this process may open"),
+    ] {
+        let work = Workdir::new();
+        light(&work);
+        let failed = run_within(
+            &work,
+            "",
+            &["run", "m.yaml", "--threads", "2"],
+            &[("ICESAT2_FAIL_AT", fault)],
+            60,
+        );
+        assert_eq!(failed.code(), 1, "{fault}: {}", failed.stderr());
+        let last = failed
+            .stderr()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            last.starts_with("icesat2: output.path: ") && last.contains(cause),
+            "{fault}: {last}"
+        );
+        // Every file a reader sees is whole and committed; the next run
+        // resumes to exactly the rows of a clean run.
+        let resumed = work.run(&["run", "m.yaml", "--threads", "2"]);
+        resumed.success();
+        let tally = &report(&work, &resumed.stderr())["granules"];
+        assert_eq!(
+            tally["done"].as_u64().unwrap() + tally["already_done"].as_u64().unwrap(),
+            8,
+            "{fault}: {tally}"
+        );
+        let rows = util::same_rows(&clean.join("out"), &work.join("out"));
+        assert!(rows > 1000, "{fault}: {rows}");
+    }
+}
+
+#[test]
+fn a_low_file_limit_is_met_by_closing_files_early() {
+    // Every granule, beam and month in a folder of its own (more than 40
+    // partitions), all committed at one checkpoint, under a limit of 40
+    // open files: the writer closes the files written longest ago.
+    let granules = granules();
+    let manifest = |work: &Workdir| {
+        work.write(
+            "m.yaml",
+            &format!(
+                "region: {{ bbox: [146.0, -44.5, 149.0, -41.5] }}\nvariables: [land_segments/canopy/h_canopy]\nsource: {{ local: {{ path: {} }} }}\noutput: {{ path: out, partition_by: [year, month, rgt, cycle, beam] }}\n",
+                granules.display()
+            ),
+        );
+    };
+    let clean = Workdir::new();
+    manifest(&clean);
+    clean.run(&["run", "m.yaml"]).success();
+    let folders = visible_files(&clean.join("out"))
+        .iter()
+        .map(|file| file.parent().unwrap().to_path_buf())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    assert!(folders > 40, "{folders} partitions");
+    let limited = Workdir::new();
+    manifest(&limited);
+    let run = run_within(
+        &limited,
+        "ulimit -n 40",
+        &["run", "m.yaml", "--threads", "2"],
+        &[],
+        60,
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let rows = util::same_rows(&clean.join("out"), &limited.join("out"));
+    assert!(rows > 1000, "{rows}");
+}
+
+#[test]
+fn a_second_run_of_one_worker_is_refused_and_runs_started_together_write_rows_once() {
+    let granules = granules();
+    let clean = workdir(&granules);
+    clean.run(&["run", "m.yaml"]).success();
+    // Another process holds the worker's lock: the run is refused at once,
+    // naming it, and writes nothing.
+    let work = workdir(&granules);
+    let locks = work.join("out/_runs/locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    std::fs::write(
+        locks.join("all.lock"),
+        r#"{"run_id":"20260101T000000Z-0000abcd","host":"node-7","pid":4242}"#,
+    )
+    .unwrap();
+    // What an unsharded run holds: its worker's lock and the dataset's.
+    let holder: Vec<std::fs::File> = ["all.lock", "dataset.lock"]
+        .iter()
+        .map(|name| {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(locks.join(name))
+                .unwrap();
+            // SAFETY: flock on a descriptor the test owns.
+            let locked = unsafe {
+                libc::flock(
+                    std::os::fd::AsRawFd::as_raw_fd(&file),
+                    libc::LOCK_EX | libc::LOCK_NB,
+                )
+            };
+            assert_eq!(locked, 0);
+            file
+        })
+        .collect();
+    let refused = work.run(&["run", "m.yaml"]);
+    assert_eq!(refused.code(), 1, "{}", refused.stderr());
+    let line = refused.stderr();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.contains("worker 'all' is being written by another icesat2 run")
+            && line.contains("20260101T000000Z-0000abcd (pid 4242 on node-7)"),
+        "{line}"
+    );
+    assert!(visible_files(&work.join("out")).is_empty());
+    // A shard worker is refused too while an unsharded run writes.
+    let shard = work.run(&["run", "m.yaml", "--shard", "0/2"]);
+    assert_eq!(shard.code(), 1, "{}", shard.stderr());
+    assert!(
+        shard
+            .stderr()
+            .contains("the dataset is being written by an unsharded icesat2 run"),
+        "{}",
+        shard.stderr()
+    );
+    drop(holder);
+
+    // Three runs of one manifest started together: whichever order they
+    // take, every row is written exactly once.
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_icesat2"))
+                .args(["run", "m.yaml", "--threads", "1"])
+                .current_dir(work.path())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        match output.status.code() {
+            Some(0) => {}
+            Some(1) => assert!(
+                stderr.contains("being written by another icesat2 run"),
+                "{stderr}"
+            ),
+            other => panic!("{other:?}: {stderr}"),
+        }
+    }
+    work.run(&["run", "m.yaml"]).success();
+    let rows = util::same_rows(&clean.join("out"), &work.join("out"));
+    assert!(rows > 1000, "{rows}");
+}
+
+#[test]
+fn fresh_removes_only_what_the_journal_names_and_an_interrupted_fresh_finishes() {
+    let granules = granules();
+    let work = workdir(&granules);
+    work.run(&["run", "m.yaml"]).success();
+    let ours = visible_files(&work.join("out"));
+    // Files no run wrote: a foreign hive folder, a part file at the top,
+    // a file inside one of our partition folders, a plain file.
+    let foreign = [
+        "out/other=1/part-0.parquet",
+        "out/part-foreign.parquet",
+        "out/year=2019/month=04/notes.txt",
+        "out/notes.txt",
+    ];
+    for file in foreign {
+        work.write(file, "not ours");
+    }
+    let fresh = work.run(&["run", "m.yaml", "--fresh"]);
+    fresh.success();
+    assert_eq!(report(&work, &fresh.stderr())["granules"]["done"], 8);
+    for file in foreign {
+        assert_eq!(
+            std::fs::read_to_string(work.join(file)).unwrap(),
+            "not ours",
+            "{file}"
+        );
+    }
+    let after = visible_files(&work.join("out"));
+    assert!(ours.iter().all(|file| !after.contains(file)), "{after:?}");
+    // One report: the earlier run's went with its dataset.
+    let reports = std::fs::read_dir(work.join("out/_runs"))
+        .unwrap()
+        .filter(|entry| {
+            let name = entry.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.ends_with(".json") && !name.starts_with('.')
+        })
+        .count();
+    assert_eq!(reports, 1);
+
+    // A --fresh killed part way (some files moved aside, the journal
+    // still there): the next run, even without --fresh, finishes the
+    // removal and reads every granule again, instead of trusting a journal
+    // whose files are gone.
+    let killed = work.run_with_env(
+        &["run", "m.yaml", "--fresh"],
+        &[("ICESAT2_KILL_AT", "remove:3")],
+    );
+    assert_eq!(killed.signal(), Some(9), "{}", killed.stderr());
+    assert!(work.join("out/_runs/.removing.json").is_file());
+    let next = work.run(&["run", "m.yaml"]);
+    next.success();
+    assert!(
+        next.stderr().contains("interrupted --fresh"),
+        "{}",
+        next.stderr()
+    );
+    assert_eq!(report(&work, &next.stderr())["granules"]["done"], 8);
+    // The foreign files are still there; without them, the dataset holds
+    // the rows of a clean run.
+    for file in foreign {
+        assert_eq!(
+            std::fs::read_to_string(work.join(file)).unwrap(),
+            "not ours",
+            "{file}"
+        );
+        std::fs::remove_file(work.join(file)).unwrap();
+    }
+    let clean = workdir(&granules);
+    clean.run(&["run", "m.yaml"]).success();
+    let rows = util::same_rows(&clean.join("out"), &work.join("out"));
+    assert!(rows > 1000, "{rows}");
+}
+
+#[test]
+fn a_journal_record_naming_a_path_outside_the_dataset_is_refused() {
+    let granules = granules();
+    let work = workdir(&granules);
+    work.run(&["run", "m.yaml"]).success();
+    let staged = "20260101T000000Z-0000abcd-all-000000.parquet.staged";
+    work.write(&format!("out/_runs/staging/{staged}"), "bytes");
+    work.write(
+        "out/_runs/journal/20260101T000000Z-0000abcd-all-000000.json",
+        &serde_json::json!({
+            "run_id": "20260101T000000Z-0000abcd",
+            "worker": "all",
+            "sequence": 0,
+            "manifest_sha256": "x",
+            "granules": [],
+            "files": [{ "staged": staged, "path": "../escaped/part-x.parquet", "rows": 1, "bytes": 5 }],
+        })
+        .to_string(),
+    );
+    let run = work.run(&["run", "m.yaml"]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    assert!(
+        run.stderr().contains(
+            "journal record names '../escaped/part-x.parquet', which is not a file of the dataset"
+        ),
+        "{}",
+        run.stderr()
+    );
+    assert!(!work.join("escaped").exists());
+    assert!(work.join(&format!("out/_runs/staging/{staged}")).is_file());
+    // --fresh refuses it too rather than guess what the record holds.
+    let fresh = work.run(&["run", "m.yaml", "--fresh"]);
+    assert_eq!(fresh.code(), 1, "{}", fresh.stderr());
+    assert!(!work.join("escaped").exists());
+}
+
+#[test]
+fn a_committed_file_that_is_gone_makes_its_granules_read_again_without_duplicates() {
+    let granules = granules();
+    let clean = workdir(&granules);
+    clean.run(&["run", "m.yaml"]).success();
+    let work = workdir(&granules);
+    work.run(&["run", "m.yaml"]).success();
+    let files = visible_files(&work.join("out"));
+    std::fs::remove_file(&files[files.len() / 2]).unwrap();
+    let again = work.run(&["run", "m.yaml"]);
+    again.success();
+    assert!(
+        again.stderr().contains("named files that are gone"),
+        "{}",
+        again.stderr()
+    );
+    let tally = &report(&work, &again.stderr())["granules"];
+    assert!(tally["done"].as_u64().unwrap() >= 1, "{tally}");
+    let rows = util::same_rows(&clean.join("out"), &work.join("out"));
+    assert!(rows > 1000, "{rows}");
+}
+
+#[test]
+fn an_s3_output_takes_a_lease_and_refuses_fresh_at_a_bucket_root() {
+    let granules = granules();
+    let clean = workdir(&granules);
+    clean.run(&["run", "m.yaml"]).success();
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("results")).unwrap();
+    let ring = KeyRing::default();
+    let s3 = S3Server::start(root.path(), ring.clone(), Duration::ZERO);
+    let (key, secret) = ring.issue(Duration::from_secs(3600));
+    let env = [
+        ("AWS_ACCESS_KEY_ID", key.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", secret.as_str()),
+        ("AWS_ENDPOINT", s3.endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_REGION", "us-west-2"),
+    ];
+    let work = Workdir::new();
+    let manifest = |path: &str| {
+        format!(
+            "region: {{ bbox: [146.0, -44.5, 149.0, -41.5] }}\nvariables: [land_segments/canopy/h_canopy, land_segments/canopy/canopy_h_metrics, signal_photons/ph_h]\nsource: {{ local: {{ path: {} }} }}\noutput: {{ path: {path}, partition_by: [year, month, beam], checkpoint_granules: 2 }}\n",
+            granules.display()
+        )
+    };
+    work.write("m.yaml", &manifest("s3://results/ds"));
+    work.write("root.yaml", &manifest("s3://results"));
+    // A lease another run renewed a moment ago: refused, naming it.
+    let lease = root.path().join("results/ds/_runs/locks/all.json");
+    let holder = |renewed: chrono::DateTime<chrono::Utc>| {
+        serde_json::json!({ "run_id": "20260101T000000Z-0000abcd", "host": "node-7", "pid": 4242, "renewed": renewed })
+            .to_string()
+    };
+    std::fs::create_dir_all(lease.parent().unwrap()).unwrap();
+    std::fs::write(&lease, holder(chrono::Utc::now())).unwrap();
+    let refused = work.run_with_env(&["run", "m.yaml"], &env);
+    assert_eq!(refused.code(), 1, "{}", refused.stderr());
+    assert!(
+        refused
+            .stderr()
+            .contains("worker 'all' is being written by another icesat2 run, run 20260101T000000Z-0000abcd (pid 4242 on node-7)"),
+        "{}",
+        refused.stderr()
+    );
+    // A lease not renewed for two minutes (its run was killed) is taken
+    // over; the run gives it back when it ends.
+    std::fs::write(
+        &lease,
+        holder(chrono::Utc::now() - chrono::Duration::seconds(120)),
+    )
+    .unwrap();
+    let run = work.run_with_env(&["run", "m.yaml"], &env);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(!lease.exists());
+    let rows = util::same_rows(&clean.join("out"), &root.path().join("results/ds"));
+    assert!(rows > 1000, "{rows}");
+    // --fresh at a bucket's root is refused before anything is removed.
+    let fresh = work.run_with_env(&["run", "root.yaml", "--fresh"], &env);
+    assert_eq!(fresh.code(), 1, "{}", fresh.stderr());
+    assert!(
+        fresh.stderr().contains("is a bucket's root"),
+        "{}",
+        fresh.stderr()
+    );
+    assert_eq!(
+        util::same_rows(&clean.join("out"), &root.path().join("results/ds")),
+        rows
+    );
+}

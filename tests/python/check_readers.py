@@ -107,10 +107,27 @@ def main():
         compression = pq.ParquetFile(path).metadata.row_group(0).column(0).compression
         if compression != "ZSTD":
             sys.exit(f"{path}: compression {compression}")
+        # Provenance: the tool, the run, the manifest, the granules held.
+        provenance = json.loads(pq.ParquetFile(path).metadata.metadata[b"icesat2"])
+        if provenance["tool"] != "icesat2" or not provenance["run_id"] or len(provenance["manifest_sha256"]) != 64:
+            sys.exit(f"{path}: provenance {provenance}")
+        held = set(pq.read_table(path, columns=["granule"])["granule"].to_pylist())
+        if set(provenance["granules"]) != held:
+            sys.exit(f"{path}: provenance names {provenance['granules']}, the rows {sorted(held)}")
     table = ds.dataset(dataset, format="parquet", partitioning="hive").to_table()
     for name in partitions:
         if name not in table.column_names:
             sys.exit(f"partition column {name} not visible through hive partitioning")
+    # The whole folder, as users open it: geopandas, and a pyarrow dataset
+    # made into a GeoDataFrame (both need `geo` in the stored Arrow schema).
+    whole = gpd.read_parquet(dataset)
+    if len(whole) != table.num_rows or whole.crs is None or whole.crs.to_string() != "OGC:CRS84":
+        sys.exit(f"geopandas on the folder: {len(whole)} rows, crs {whole.crs}")
+    if not (whole.geometry.x == whole["longitude"]).all():
+        sys.exit("geopandas on the folder: geometry differs from longitude")
+    from_arrow = gpd.GeoDataFrame.from_arrow(ds.dataset(dataset, partitioning="hive").to_table())
+    if len(from_arrow) != table.num_rows or from_arrow.crs is None or from_arrow.crs.to_string() != "OGC:CRS84":
+        sys.exit(f"GeoDataFrame.from_arrow: {len(from_arrow)} rows, crs {from_arrow.crs}")
     count = duckdb.sql(f"select count(*) from read_parquet('{dataset}/**/*.parquet', hive_partitioning = true)").fetchall()[0][0]
     if count != table.num_rows:
         sys.exit(f"duckdb sees {count} rows, pyarrow {table.num_rows}")
