@@ -302,6 +302,7 @@ impl RemoteStorage {
     fn blocks(&self, first: u64, last: u64) -> Result<Vec<Bytes>, StoreError> {
         let (cells, owned) = self.claim(first..=last);
         if let (Some(&from), Some(&to)) = (owned.first(), owned.last()) {
+            let _unwinding = Claimed(self, &owned);
             let fetched = self
                 .fetch(self.span(from, to))
                 .map_err(|err| err.to_string());
@@ -318,6 +319,27 @@ impl RemoteStorage {
                     })
             })
             .collect()
+    }
+}
+
+/// Blocks a thread claimed to fetch (`RemoteStorage::claim`). Other
+/// threads wait for them; if the fetch ends without setting them (it
+/// panicked), dropping this sets them failed and forgets them, so the
+/// waiters wake with an error (and a later read fetches them again)
+/// instead of waiting for ever.
+struct Claimed<'a>(&'a RemoteStorage, &'a [u64]);
+
+impl Drop for Claimed<'_> {
+    fn drop(&mut self) {
+        let mut blocks = self.0.lock_blocks();
+        for index in self.1 {
+            let Some(cell) = blocks.get(index).cloned() else {
+                continue;
+            };
+            if cell.set(Err("the fetch of this range failed part way".into())).is_ok() {
+                blocks.remove(index);
+            }
+        }
     }
 }
 
@@ -380,6 +402,7 @@ impl Prefetch for RemoteStorage {
         indices.sort_unstable();
         indices.dedup();
         let (_, owned) = self.claim(indices.into_iter());
+        let _unwinding = Claimed(self, &owned);
         let mut runs: Vec<(u64, u64)> = Vec::new();
         for &index in &owned {
             match runs.last_mut() {
@@ -476,5 +499,72 @@ impl Prefetch for RemoteStorage {
             pinned.insert(start, bytes);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// An object in memory whose first fetch waits, then panics.
+    struct PanicsOnce {
+        bytes: Bytes,
+        calls: AtomicU32,
+    }
+
+    #[async_trait]
+    impl RangeSource for PanicsOnce {
+        async fn get_range(&self, range: Range<u64>) -> Result<Bytes, StoreError> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                panic!("injected panic in a block fetch");
+            }
+            Ok(self.bytes.slice(range.start as usize..range.end as usize))
+        }
+
+        async fn size(&self) -> Result<u64, StoreError> {
+            Ok(self.bytes.len() as u64)
+        }
+
+        fn label(&self) -> String {
+            "memory".into()
+        }
+    }
+
+    #[test]
+    fn a_panicking_block_fetch_wakes_its_waiters() {
+        let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let source = Arc::new(PanicsOnce {
+            bytes: Bytes::from(bytes.clone()),
+            calls: AtomicU32::new(0),
+        });
+        let runtime = crate::store::runtime();
+        let storage = Arc::new(RemoteStorage::new(
+            source,
+            bytes.len() as u64,
+            runtime.handle().clone(),
+        ));
+        // The first reader claims block 0 and its fetch panics; the second
+        // asks for the same block meanwhile and waits for it.
+        let first = {
+            let storage = storage.clone();
+            std::thread::spawn(move || storage.read_range(100, 50).map(|b| b.to_vec()))
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let (sender, receiver) = std::sync::mpsc::channel();
+        {
+            let storage = storage.clone();
+            std::thread::spawn(move || {
+                let _ = sender.send(storage.read_range(10, 20).map(|b| b.to_vec()));
+            });
+        }
+        assert!(first.join().is_err(), "the first fetch should have panicked");
+        let waited = receiver
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the waiter was not woken");
+        assert!(waited.is_err(), "{waited:?}");
+        // The block is fetched again by the next read.
+        assert_eq!(&storage.read_range(10, 20).unwrap()[..], &bytes[10..30]);
     }
 }
