@@ -418,15 +418,17 @@ fn a_writer_failure_stops_the_run_with_one_line_and_the_next_run_resumes() {
     // A full disk at the first checkpoint, and the file limit spent at the
     // fifth data file: the run ends at once, with one line naming the
     // cause.
-    for (fault, cause) in [
-        ("stage:1", "no space left on the device"),
-        ("open:5", "too many open files (this process may open"),
+    // And a real limit too low for the run (the kernel's EMFILE).
+    for (limit, fault, cause) in [
+        ("", "stage:1", "no space left on the device"),
+        ("", "open:5", "too many open files (this process may open"),
+        ("ulimit -n 12", "", "too many open files (this process may open 12)"),
     ] {
         let work = Workdir::new();
         light(&work);
         let failed = run_within(
             &work,
-            "",
+            limit,
             &["run", "m.yaml", "--threads", "2"],
             &[("ICESAT2_FAIL_AT", fault)],
             60,
