@@ -415,7 +415,7 @@ pub fn extract(
             continue;
         }
         let land = format!("/{}/land_segments", beam.name);
-        if source.node(&land)? != Node::Group {
+        if source.node(&land)? != Node::Group || !has_positions(source, &land)? {
             counts.push(BeamCount {
                 beam: beam.name.into(),
                 strength: beam.strength.as_str().into(),
@@ -530,6 +530,21 @@ pub fn extract(
         beams: counts,
         warnings,
     })
+}
+
+/// Whether a beam's `land_segments` group holds segment positions: latitude
+/// or longitude. Clip tools (the R package ICESat2VegR) write a beam with
+/// no segments as the group with only empty `canopy` and `terrain`
+/// subgroups: that beam has no land segments, like one without the group.
+/// With only one of the two, the beam is corrupt, and `locate` says which
+/// is missing.
+fn has_positions(source: &dyn Hdf5Source, land: &str) -> Result<bool, GranuleError> {
+    for name in ["latitude", "longitude"] {
+        if source.node(&format!("{land}/{name}"))? != Node::Missing {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Kept rows of a beam, ascending.

@@ -1,5 +1,5 @@
 //! A corpus of bad granules (`tests/python/bad_granules.py` breaks copies of
-//! a good synthetic granule in sixteen ways, through h5py or by patching
+//! a good synthetic granule in seventeen ways, through h5py or by patching
 //! the bytes of its B-trees): each fails alone with a one-line reason
 //! naming the problem, the good granule beside them is written whole,
 //! nothing panics or aborts on allocation, `inspect` exits 1 with one line
@@ -25,7 +25,7 @@ use super::util::{Workdir, python_script, tasmania_granules};
 mod support;
 
 /// Kind of breakage -> words the failure reason must contain.
-const EXPECTED: [(&str, &[&str]); 16] = [
+const EXPECTED: [(&str, &[&str]); 17] = [
     ("truncated-half", &["truncated", "superblock says"]),
     ("truncated-metadata", &["truncated", "6000 bytes"]),
     (
@@ -41,6 +41,7 @@ const EXPECTED: [(&str, &[&str]); 16] = [
     ("empty", &["empty (0 bytes)"]),
     ("text", &["text file, not HDF5", "<html>"]),
     ("no-latitude", &["gt1l/land_segments has no latitude"]),
+    ("no-longitude", &["gt3r/land_segments has no longitude"]),
     (
         "shapes-disagree",
         &["gt2l/land_segments/longitude has shape", "rows"],
@@ -246,6 +247,15 @@ impl RangeSource for Memory {
 /// on open, the metadata preloaded level by level, planned chunks
 /// prefetched. Gives the rows.
 fn decode_remote(bytes: Vec<u8>, name: &str, request: &Request) -> Result<usize, GranuleError> {
+    Ok(extract_remote(bytes, name, request)?.batch.num_rows())
+}
+
+/// `decode_remote`, giving what was extracted.
+fn extract_remote(
+    bytes: Vec<u8>,
+    name: &str,
+    request: &Request,
+) -> Result<granule::Extracted, GranuleError> {
     let len = bytes.len() as u64;
     let storage = Arc::new(RemoteStorage::new(
         Arc::new(Memory(bytes.into())),
@@ -259,9 +269,7 @@ fn decode_remote(bytes: Vec<u8>, name: &str, request: &Request) -> Result<usize,
     let file = ReaderFile::open_with_prefetch(storage, Some(prefetch))?;
     granule::preload(&file, request);
     let meta = granule::granule_meta(&file, name)?;
-    Ok(granule::extract(&file, name, meta, request)?
-        .batch
-        .num_rows())
+    granule::extract(&file, name, meta, request)
 }
 
 #[test]
@@ -288,6 +296,58 @@ fn bad_granules_fail_alike_over_remote_ranges() {
             assert!(reason.contains(word), "{kind}: '{reason}' lacks '{word}'");
         }
     }
+}
+
+#[test]
+fn beams_a_clip_tool_left_empty_read_alike_locally_and_over_remote_ranges() {
+    // gt1l and gt2r as ICESat2VegR writes beams with no segments: groups
+    // without datasets. Read as beams without land segments; the others
+    // give the same rows either way.
+    let dir = Workdir::new();
+    let good = std::fs::read_dir(tasmania_granules())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .min()
+        .unwrap();
+    let source = dir.join("source");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::copy(&good, source.join(good.file_name().unwrap())).unwrap();
+    let out = dir.join("bare");
+    python_script(
+        "other_tools.py",
+        &[
+            "bare",
+            source.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "gt1l,gt2r",
+        ],
+    );
+    let name = good.file_name().unwrap().to_str().unwrap();
+    let path = out.join(name);
+    let request = support::request(
+        Region::from_bbox([-180.0, -89.0, 180.0, 89.0], "world").unwrap(),
+        &["land_segments/canopy/h_canopy", "signal_photons/ph_h"],
+    );
+    let local = ReaderFile::open(Arc::new(store::open_local(&path).unwrap())).unwrap();
+    let meta = granule::granule_meta(&local, name).unwrap();
+    let local = granule::extract(&local, name, meta, &request).unwrap();
+    let remote = extract_remote(std::fs::read(&path).unwrap(), name, &request).unwrap();
+    assert_eq!(local.batch, remote.batch);
+    assert_eq!(local.beams, remote.beams);
+    let segments: Vec<(&str, u64)> = local
+        .beams
+        .iter()
+        .map(|count| (count.beam.as_str(), count.segments))
+        .collect();
+    assert_eq!(segments.len(), 6, "{segments:?}");
+    for (beam, n) in segments {
+        assert_eq!(n == 0, beam == "gt1l" || beam == "gt2r", "{beam}: {n}");
+    }
+    let rows: u64 = local.beams.iter().map(|count| count.kept).sum();
+    assert!(
+        rows > 1000 && rows == local.batch.num_rows() as u64,
+        "{rows}"
+    );
 }
 
 #[test]

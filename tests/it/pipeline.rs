@@ -548,3 +548,80 @@ fn real_release_006_clip_without_attributes_uses_the_catalog_fill() {
     assert_eq!(nulls.trim(), "0");
     assert!(zeros.trim().parse::<u64>().unwrap() > 0, "{zeros}");
 }
+
+/// A box around the synthetic Tasmanian granules' tracks.
+const TASMANIA_BOX: &str = r#"{"type":"Polygon","coordinates":[[[147.2,-43.35],[147.55,-43.35],[147.55,-42.95],[147.2,-42.95],[147.2,-43.35]]]}"#;
+
+/// Rewrites the granules of `source` into `out` as `other_tools.py KIND`
+/// does; gives the names written.
+fn rewrite(kind: &str, source: &Path, out: &Path, options: &[&str]) -> Vec<String> {
+    let mut args = vec![kind, source.to_str().unwrap(), out.to_str().unwrap()];
+    args.extend(options);
+    util::python_script("other_tools.py", &args)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn beams_a_clip_tool_left_empty_have_no_segments_and_the_others_are_read() {
+    // ICESat2VegR's clip writes a beam with no segments in the clip as the
+    // beam's groups without datasets: land_segments with only empty canopy
+    // and terrain groups, an empty signal_photons.
+    let work = Workdir::new();
+    let granules = work.join("granules");
+    let names = rewrite(
+        "bare",
+        &util::tasmania_granules(),
+        &granules,
+        &["gt1l,gt2r"],
+    );
+    assert_eq!(names.len(), 4, "{names:?}");
+    let (_, report, rows) = Case {
+        granules: &granules,
+        region: TASMANIA_BOX,
+        variables: &VARIABLES,
+        extra: "",
+        python: vec![],
+    }
+    .run();
+    assert!(rows > 1000, "{rows}");
+    assert_eq!(report.granules.failed, vec![]);
+    assert_eq!(report.granules.done, 4);
+    assert_eq!(report.details.len(), 4);
+    for detail in &report.details {
+        let beams: Vec<&str> = detail.beams.iter().map(|b| b.beam.as_str()).collect();
+        assert_eq!(beams, ["gt1l", "gt1r", "gt2l", "gt2r", "gt3l", "gt3r"]);
+        for beam in &detail.beams {
+            if ["gt1l", "gt2r"].contains(&beam.beam.as_str()) {
+                assert_eq!((beam.segments, beam.kept), (0, 0), "{beam:?}");
+            } else {
+                assert!(beam.segments > 200, "{beam:?}");
+            }
+        }
+    }
+    // inspect says the same of the file.
+    let file = granules.join(&names[0]);
+    let text = work.run(&["inspect", file.to_str().unwrap()]).success();
+    for beam in ["gt1l", "gt2r"] {
+        let line = text
+            .lines()
+            .find(|line| line.trim_start().starts_with(beam))
+            .unwrap();
+        assert!(
+            line.ends_with("no land segments  no photons"),
+            "{line}\n{text}"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_str(
+        &work
+            .run(&["inspect", file.to_str().unwrap(), "--json"])
+            .success(),
+    )
+    .unwrap();
+    for beam in json["beams"].as_array().unwrap() {
+        let bare = ["gt1l", "gt2r"].contains(&beam["beam"].as_str().unwrap());
+        assert_eq!(beam["land_segments"].is_null(), bare, "{beam}");
+        assert_eq!(beam["photons"].is_null(), bare, "{beam}");
+    }
+}

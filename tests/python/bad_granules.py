@@ -135,6 +135,11 @@ def main():
 
     edit("no-latitude", 109, drop_latitude)
 
+    def drop_longitude(f):
+        del f["gt3r/land_segments/longitude"]
+
+    edit("no-longitude", 117, drop_longitude)
+
     def short_longitude(f):
         longitude = f["gt2l/land_segments/longitude"][...]
         del f["gt2l/land_segments/longitude"]

@@ -74,6 +74,10 @@ def extract(args, region, fills):
             for beam in BEAMS:
                 if beam not in f or "land_segments" not in f[beam]:
                     continue
+                # A clip tool's beam without segments: land_segments holding
+                # only empty canopy/terrain groups.
+                if not {"latitude", "longitude"} & set(f[beam]["land_segments"]):
+                    continue
                 group = f[beam]
                 beam_strength = strength(group, sc_orient, beam)
                 if args.beams == "strong" and beam_strength != "strong":
