@@ -563,6 +563,20 @@ fn rewrite(kind: &str, source: &Path, out: &Path, options: &[&str]) -> Vec<Strin
         .collect()
 }
 
+/// The first `n` synthetic Tasmanian granules, copied into `folder`.
+fn first_granules(folder: &Path, n: usize) -> PathBuf {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(util::tasmania_granules())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    std::fs::create_dir_all(folder).unwrap();
+    for file in &files[..n] {
+        std::fs::copy(file, folder.join(file.file_name().unwrap())).unwrap();
+    }
+    folder.to_path_buf()
+}
+
 #[test]
 fn beams_a_clip_tool_left_empty_have_no_segments_and_the_others_are_read() {
     // ICESat2VegR's clip writes a beam with no segments in the clip as the
@@ -624,4 +638,132 @@ fn beams_a_clip_tool_left_empty_have_no_segments_and_the_others_are_read() {
         assert_eq!(beam["land_segments"].is_null(), bare, "{beam}");
         assert_eq!(beam["photons"].is_null(), bare, "{beam}");
     }
+}
+
+#[test]
+fn granules_rewritten_by_xarray_and_h5netcdf_are_read() {
+    // xarray + h5netcdf write netCDF-4 (groups tracking creation order,
+    // dimension scales, variable-length strings), with a NaN _FillValue on
+    // latitude, longitude and delta_time; gt3r, orbit_info and gt2l's
+    // h_te_best_fit are left out.
+    let work = Workdir::new();
+    let source = first_granules(&work.join("source"), 2);
+    let granules = work.join("granules");
+    let names = rewrite(
+        "xarray",
+        &source,
+        &granules,
+        &["gt3r", "gt2l/land_segments/terrain/h_te_best_fit"],
+    );
+    assert_eq!(names.len(), 2, "{names:?}");
+    let (out, report, rows) = Case {
+        granules: &granules,
+        region: TASMANIA_BOX,
+        variables: &VARIABLES,
+        extra: "",
+        python: vec![],
+    }
+    .run();
+    assert!(rows > 500, "{rows}");
+    assert_eq!(report.granules.failed, vec![]);
+    for detail in &report.details {
+        let beams: Vec<&str> = detail.beams.iter().map(|b| b.beam.as_str()).collect();
+        assert_eq!(beams, ["gt1l", "gt1r", "gt2l", "gt2r", "gt3l"]);
+    }
+    // The missing variable: nulls, and a warning per granule.
+    for name in &names {
+        let warning = format!("{name}: gt2l/land_segments/terrain/h_te_best_fit is missing");
+        assert!(
+            report.warnings.iter().any(|w| w.starts_with(&warning)),
+            "{:?}",
+            report.warnings
+        );
+    }
+    let counts = util::python_script(
+        "query.py",
+        &[
+            out.join("out").to_str().unwrap(),
+            "select beam = 'gt2l', count(*), count(h_te_best_fit), count(distinct rgt) from t group by all order by 1",
+        ],
+    );
+    let counts: Vec<Vec<u64>> = counts
+        .lines()
+        .map(|line| {
+            line.split('\t')
+                .skip(1)
+                .map(|n| n.parse().unwrap())
+                .collect()
+        })
+        .collect();
+    // Other beams: values; gt2l: rows without them. RGTs from the names.
+    assert_eq!(counts.len(), 2, "{counts:?}");
+    assert!(counts[0][1] > 0 && counts[0][2] == 2, "{counts:?}");
+    assert!(counts[1][0] > 0 && counts[1][1] == 0, "{counts:?}");
+}
+
+#[test]
+fn orbit_info_stored_as_float_gives_the_same_rows_and_strengths() {
+    // orbit_info/rgt and cycle_number as float64, sc_orient as float32;
+    // the beams' strength and spot attributes removed, so both come from
+    // sc_orient.
+    let original = util::tasmania_granules();
+    let work = Workdir::new();
+    let granules = work.join("granules");
+    let names = rewrite("float-orbit", &original, &granules, &[]);
+    assert_eq!(names.len(), 4, "{names:?}");
+    let (floats, report, rows) = Case {
+        granules: &granules,
+        region: TASMANIA_BOX,
+        variables: &VARIABLES,
+        extra: "",
+        python: vec![],
+    }
+    .run();
+    assert!(rows > 1000, "{rows}");
+    assert_eq!(report.granules.done, 4);
+    let reference = Workdir::new();
+    reference.write("region.json", TASMANIA_BOX);
+    reference.write(
+        "m.yaml",
+        &format!(
+            "region: {{ geojson: region.json }}\nvariables: [{}]\nsource: {{ local: {{ path: {} }} }}\noutput: {{ path: out }}\n",
+            VARIABLES.join(", "),
+            original.display()
+        ),
+    );
+    reference.run(&["run", "m.yaml"]).success();
+    // beam_strength, spot, rgt and cycle included.
+    assert_eq!(
+        util::same_rows(&floats.join("out"), &reference.join("out")),
+        rows as u64
+    );
+    // The beams' strengths and counts in the reports too.
+    let beams = |report: &RunReport| {
+        let mut details: Vec<_> = report
+            .details
+            .iter()
+            .map(|detail| (detail.granule.clone(), detail.beams.clone()))
+            .collect();
+        details.sort_by(|a, b| a.0.cmp(&b.0));
+        details
+    };
+    assert_eq!(beams(&report), beams(&read_report(&reference.join("out"))));
+    // Read from the file, not the name: under a name that gives nothing,
+    // the floats give the RGT, cycle and orientation.
+    let open = |folder: &Path| {
+        ReaderFile::open(Arc::new(
+            store::open_local(&folder.join(&names[0])).unwrap(),
+        ))
+        .unwrap()
+    };
+    let (float_file, int_file) = (open(&granules), open(&original));
+    let float_meta = icesat2::granule::granule_meta(&float_file, "clip.h5").unwrap();
+    let int_meta = icesat2::granule::granule_meta(&int_file, "clip.h5").unwrap();
+    assert_eq!(float_meta, int_meta);
+    assert_eq!((float_meta.rgt, float_meta.cycle), (337, 3));
+    assert!(float_meta.sc_orient.is_some());
+    assert_eq!(
+        icesat2::granule::beams(&float_file, &float_meta).unwrap(),
+        icesat2::granule::beams(&int_file, &int_meta).unwrap()
+    );
 }
