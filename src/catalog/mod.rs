@@ -11,8 +11,10 @@ pub struct GranuleRef {
     /// File name as stored (with `.h5` and any `processed_` prefix).
     pub name: String,
     pub location: Location,
-    /// Size in bytes, when the catalog says.
-    pub size: Option<u64>,
+    /// About how many bytes the granule has, when the catalog says: a hint
+    /// for display only (CMR records round it to MB or say `NA`), never the
+    /// length used for reads.
+    pub size_hint: Option<u64>,
 }
 
 /// Where a granule's bytes live.
@@ -125,7 +127,7 @@ pub fn list_local(folder: &Path) -> Result<(Vec<GranuleRef>, Vec<String>), Catal
         granules.push(GranuleRef {
             name,
             location: Location::Local(path),
-            size: None,
+            size_hint: None,
         });
     }
     Ok((granules, warnings))
@@ -164,13 +166,115 @@ pub fn local_ref(path: PathBuf) -> GranuleRef {
     GranuleRef {
         name,
         location: Location::Local(path),
-        size: None,
+        size_hint: None,
     }
+}
+
+/// For each granule, why an older revision of it is left out, if it is:
+/// names equal up to the revision (`..._006_01.h5`, `..._006_02.h5`: same
+/// product, start, track, cycle, granule region and release; a
+/// `processed_` prefix aside) are one granule, and only its newest
+/// revision is read. The reason names the revision kept: `superseded by
+/// revision 02 (ATL08_..._006_02.h5)`. Names off the convention are never
+/// superseded.
+pub fn superseded(granules: &[GranuleRef]) -> Vec<Option<String>> {
+    use std::collections::HashMap;
+    type Key = (String, i64, u16, u8, u8, String);
+    let parsed: Vec<Option<(Key, u64)>> = granules
+        .iter()
+        .map(|granule| {
+            let name = crate::granule::GranuleName::parse(&granule.name)?;
+            let revision: u64 = name.revision.parse().ok()?;
+            let key = (
+                name.product,
+                name.start.timestamp(),
+                name.rgt,
+                name.cycle,
+                name.region,
+                name.release,
+            );
+            Some((key, revision))
+        })
+        .collect();
+    // The newest revision of each granule, and the first name holding it.
+    let mut newest: HashMap<&Key, (u64, usize)> = HashMap::new();
+    for (index, entry) in parsed.iter().enumerate() {
+        let Some((key, revision)) = entry else {
+            continue;
+        };
+        let best = newest.entry(key).or_insert((*revision, index));
+        let better = *revision > best.0
+            || (*revision == best.0 && granules[index].name < granules[best.1].name);
+        if better {
+            *best = (*revision, index);
+        }
+    }
+    parsed
+        .iter()
+        .map(|entry| {
+            let (key, revision) = entry.as_ref()?;
+            let (best, index) = newest[key];
+            (*revision < best).then(|| {
+                let kept = &granules[index].name;
+                let shown = crate::granule::GranuleName::parse(kept)
+                    .map(|name| name.revision)
+                    .unwrap_or_default();
+                format!("superseded by revision {shown} ({kept})")
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::check_name;
+    use super::{GranuleRef, Location, check_name, superseded};
+
+    fn named(name: &str) -> GranuleRef {
+        GranuleRef {
+            name: name.to_string(),
+            location: Location::Local(name.into()),
+            size_hint: None,
+        }
+    }
+
+    #[test]
+    fn older_revisions_are_superseded_by_the_newest() {
+        let names = [
+            "ATL08_20230621235543_00272011_006_01.h5",
+            "ATL08_20230621235543_00272011_006_03.h5",
+            "processed_ATL08_20230621235543_00272011_006_02.h5",
+            // Another release, track or start: another granule.
+            "ATL08_20230621235543_00272011_007_01.h5",
+            "ATL08_20230621235543_00272012_006_01.h5",
+            "ATL08_20230621235544_00272011_006_01.h5",
+            // Same revision under two names: both kept.
+            "ATL08_20230622235543_00272011_006_02.h5",
+            "processed_ATL08_20230622235543_00272011_006_02.h5",
+            "ATL08_20230622235543_00272011_006_1.h5",
+            "not_a_granule.h5",
+        ];
+        let granules: Vec<GranuleRef> = names.iter().map(|name| named(name)).collect();
+        let reasons = superseded(&granules);
+        let by_03 =
+            Some("superseded by revision 03 (ATL08_20230621235543_00272011_006_03.h5)".to_string());
+        let by_02 =
+            Some("superseded by revision 02 (ATL08_20230622235543_00272011_006_02.h5)".to_string());
+        assert_eq!(
+            reasons,
+            vec![
+                by_03.clone(),
+                None,
+                by_03,
+                None,
+                None,
+                None,
+                None,
+                None,
+                by_02,
+                None
+            ]
+        );
+    }
 
     #[test]
     fn unsafe_names_are_refused() {

@@ -21,16 +21,12 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             .granules
             .iter()
             .map(|planned| {
-                let size = match &planned.granule.location {
-                    crate::catalog::Location::Local(path) => {
-                        std::fs::metadata(path).map(|m| m.len()).ok()
-                    }
-                    _ => planned.granule.size,
-                };
+                let (size, approximate) = size_of(&planned.granule);
                 serde_json::json!({
                     "granule": planned.granule.name,
                     "location": planned.granule.location.to_string(),
                     "size": size,
+                    "size_approximate": size.map(|_| approximate),
                     "skip": planned.skip,
                 })
             })
@@ -38,6 +34,8 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         let document = serde_json::json!({
             "name": plan.name,
             "source": plan.source_kind,
+            "release": plan.release,
+            "collection": plan.collection,
             "track_buffer_deg": plan.track_buffer_deg,
             "effective_buffer_deg": crate::plan::tracks::effective_buffer(&plan.request.region, plan.track_buffer_deg),
             "tracks": plan.tracks.rgts,
@@ -54,6 +52,9 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             plan.granules.len(),
             plan.to_read().count()
         );
+        if let Some(collection) = &plan.collection {
+            println!("  collection {}", printable(collection));
+        }
         for planned in &plan.granules {
             match &planned.skip {
                 Some(reason) => println!(
@@ -61,13 +62,14 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
                     printable(&planned.granule.name),
                     printable(reason)
                 ),
-                None => match planned.granule.size {
-                    Some(size) => println!(
-                        "  read  {}  ({:.1} MB)",
+                None => match size_of(&planned.granule) {
+                    (Some(size), approximate) => println!(
+                        "  read  {}  ({}{:.1} MB)",
                         printable(&planned.granule.name),
+                        if approximate { "~" } else { "" },
                         size as f64 / 1e6
                     ),
-                    None => println!("  read  {}", printable(&planned.granule.name)),
+                    (None, _) => println!("  read  {}", printable(&planned.granule.name)),
                 },
             }
         }
@@ -76,6 +78,17 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// A granule's size in bytes and whether it is approximate: a local
+/// file's own, else the catalog's hint (CMR rounds it, or has none).
+fn size_of(granule: &crate::catalog::GranuleRef) -> (Option<u64>, bool) {
+    match &granule.location {
+        crate::catalog::Location::Local(path) => {
+            (std::fs::metadata(path).map(|m| m.len()).ok(), false)
+        }
+        _ => (granule.size_hint, true),
+    }
 }
 
 /// `text` with control characters (terminal escapes among them, which a

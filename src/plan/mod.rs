@@ -64,7 +64,13 @@ pub struct Plan {
     /// The manifest text, for the run report.
     pub manifest_text: String,
     pub request: Request,
+    /// The release read: the manifest's, or for a `cmr` source without one
+    /// the newest CMR lists.
     pub release: Option<String>,
+    /// The CMR collection searched (`cmr` source): its concept id and how
+    /// it was chosen, e.g. `C3565574177-NSIDC_CPRD (ATL08 version 007, the
+    /// newest CMR lists)`.
+    pub collection: Option<String>,
     pub track_buffer_deg: f64,
     /// RGTs crossing the buffered region and the granule regions it touches.
     pub tracks: TrackSelection,
@@ -179,7 +185,7 @@ impl Plan {
                 format!("'{}' is not supported; only ATL08", manifest.product),
             ));
         }
-        let release = match &manifest.release {
+        let mut release = match &manifest.release {
             Some(release)
                 if release.0.len() == 3 && release.0.bytes().all(|b| b.is_ascii_digit()) =>
             {
@@ -419,6 +425,7 @@ impl Plan {
         }
         let mut warnings = Vec::new();
         let mut access = Access::default();
+        let mut collection_note = None;
         let (granule_refs, source_kind, prune_by_track) = if let Some(local) = &source.local {
             let folder = resolve(&base, &local.path);
             if !folder.is_dir() {
@@ -456,7 +463,7 @@ impl Plan {
                 refs.push(GranuleRef {
                     name: location.file_name(),
                     location,
-                    size: None,
+                    size_hint: None,
                 });
             }
             if refs
@@ -539,27 +546,53 @@ impl Plan {
                 .provider
                 .clone()
                 .unwrap_or_else(|| PROVIDER.to_string());
-            let collection = match &spec.collection {
-                Some(id) => Collection::ConceptId(id.clone()),
-                None => Collection::ShortName {
-                    short_name: "ATL08".into(),
-                    version: release.clone(),
-                    provider,
-                },
+            let cmr = Cmr::new(client.clone(), cmr_url);
+            let collection_id = match &spec.collection {
+                Some(id) => {
+                    collection_note = Some(format!("{id} (source.cmr.collection)"));
+                    id.clone()
+                }
+                None => {
+                    // The collection of the release asked for, else the
+                    // newest CMR lists; either way one CMR knows.
+                    let collections = crate::store::runtime()
+                        .block_on(cmr.collections("ATL08", &provider))
+                        .map_err(|err| field_error("source.cmr", err.to_string()))?;
+                    let chosen =
+                        cmr::pick_collection(&collections, "ATL08", &provider, release.as_deref())
+                            .map_err(|message| {
+                                field_error(
+                                    if release.is_some() {
+                                        "release"
+                                    } else {
+                                        "source.cmr"
+                                    },
+                                    message,
+                                )
+                            })?;
+                    let newest = if release.is_none() {
+                        ", the newest CMR lists"
+                    } else {
+                        ""
+                    };
+                    collection_note = Some(format!(
+                        "{} (ATL08 version {}{newest})",
+                        chosen.concept_id, chosen.version
+                    ));
+                    if release.is_none() {
+                        release = cmr::version_number(&chosen.version)
+                            .map(|number| format!("{number:03}"));
+                    }
+                    chosen.concept_id.clone()
+                }
             };
+            let collection = Collection::ConceptId(collection_id);
             let filter = if by_track {
                 Filter::Names(cmr::track_patterns("ATL08", &tracks.rgts, &tracks.regions))
             } else {
                 Filter::Polygons(region.polygons().map(cmr_polygon).collect())
             };
-            let temporal = time_window.map(|window| {
-                (
-                    DateTime::from_timestamp_micros(window.start_us)
-                        .unwrap_or(DateTime::<Utc>::MIN_UTC),
-                    DateTime::from_timestamp_micros(window.end_us)
-                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
-                )
-            });
+            let temporal = cmr_temporal(&manifest, time_window);
             let search = Search {
                 collection,
                 temporal,
@@ -569,7 +602,6 @@ impl Plan {
             {
                 Vec::new()
             } else {
-                let cmr = Cmr::new(client.clone(), cmr_url);
                 crate::store::runtime()
                     .block_on(cmr.granules(&search))
                     .map_err(|err| field_error("source.cmr", err.to_string()))?
@@ -609,15 +641,18 @@ impl Plan {
             ));
         };
 
+        let superseded = catalog::superseded(&granule_refs);
         let granules = granule_refs
             .into_iter()
-            .map(|granule| {
+            .zip(superseded)
+            .map(|(granule, superseded)| {
                 let skip = skip_reason(
                     &granule,
                     release.as_deref(),
                     time_window,
                     prune_by_track.then_some(&tracks),
-                );
+                )
+                .or(superseded);
                 PlannedGranule { granule, skip }
             })
             .collect();
@@ -640,6 +675,7 @@ impl Plan {
             manifest_text: text,
             request,
             release,
+            collection: collection_note,
             track_buffer_deg,
             tracks,
             source_kind,
@@ -704,7 +740,26 @@ fn skip_reason(
     None
 }
 
-/// The manifest's time window (inclusive); a date-only end includes that whole day.
+/// CMR's `temporal` for the manifest's window: only the ends it gives
+/// (`start,` or `,end` when one is left open).
+fn cmr_temporal(manifest: &Manifest, window: Option<TimeWindow>) -> cmr::Temporal {
+    let (Some(time), Some(window)) = (&manifest.time, window) else {
+        return cmr::Temporal::default();
+    };
+    cmr::Temporal {
+        start: time
+            .start
+            .as_ref()
+            .and_then(|_| DateTime::from_timestamp_micros(window.start_us)),
+        end: time
+            .end
+            .as_ref()
+            .and_then(|_| DateTime::from_timestamp_micros(window.end_us)),
+    }
+}
+
+/// The manifest's time window (inclusive); a date-only end includes that
+/// whole day. Either end may be left out: the window is then open there.
 fn time_window(manifest: &Manifest) -> Result<Option<TimeWindow>, (&'static str, String)> {
     let Some(time) = &manifest.time else {
         return Ok(None);

@@ -128,7 +128,7 @@ pub fn open(granule: &GranuleRef, access: &Access) -> Result<Opened, StoreError>
                 path: object_store::path::Path::from(key.as_str()),
                 label: granule.location.to_string(),
             };
-            open_remote(Arc::new(source), granule.size)
+            open_remote(Arc::new(source), granule.size_hint)
         }
         Location::Https(url) => {
             let client = access.https.clone().ok_or_else(|| StoreError::Http {
@@ -140,7 +140,7 @@ pub fn open(granule: &GranuleRef, access: &Access) -> Result<Opened, StoreError>
                     client,
                     url: url.clone(),
                 }),
-                granule.size,
+                granule.size_hint,
             )
         }
     }

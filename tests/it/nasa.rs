@@ -4,7 +4,10 @@
 //! `https` gives identical rows; no secret leaks. Then servers that
 //! misbehave: credentials asked for over plain http or by other hosts,
 //! bodies that ignore or misstate the range, `Retry-After` as a date, CMR
-//! pages cut off or paging in a circle, s3credentials failing.
+//! pages cut off or paging in a circle, s3credentials failing. And NASA's
+//! catalog as it is: two revisions of a granule, the newest release CMR
+//! lists (or none of the one asked for), sizes that are only hints, a time
+//! window open at one end.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use icesat2::granule::{BEAMS, GranuleName, Hdf5Source, Node};
 use icesat2::store;
 use icesat2::synth::SynthOptions;
 
-use super::servers::{KeyRing, Listed, NasaConfig, NasaServer, Probe, Recorded, S3Server};
+use super::servers::{KeyRing, Listed, NasaConfig, NasaServer, Probe, Recorded, S3Server, Sizes};
 use super::util::{self, Workdir};
 
 const BUCKET: &str = "nsidc-cumulus-prod-protected";
@@ -85,14 +88,29 @@ struct Nasa {
 }
 
 fn nasa(config: NasaConfig, s3_delay: Duration) -> Nasa {
+    nasa_with(config, s3_delay, &[])
+}
+
+/// `nasa`, with `extra` granules too: (a file, the name it is listed under).
+fn nasa_with(config: NasaConfig, s3_delay: Duration, extra: &[(PathBuf, String)]) -> Nasa {
     let root = tempfile::tempdir().unwrap();
     let granules_dir = root.path().join("local");
     std::fs::create_dir_all(&granules_dir).unwrap();
     let mut listed = Vec::new();
-    for file in granules() {
-        let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        let start = GranuleName::parse(&name).unwrap().start;
-        let key = format!("ATLAS/ATL08/006/{}/{name}", start.format("%Y/%m/%d"));
+    let files = granules()
+        .into_iter()
+        .map(|file| {
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            (file, name)
+        })
+        .chain(extra.iter().cloned());
+    for (file, name) in files {
+        let parsed = GranuleName::parse(&name).unwrap();
+        let key = format!(
+            "ATLAS/ATL08/{}/{}/{name}",
+            parsed.release,
+            parsed.start.format("%Y/%m/%d")
+        );
         let target = root.path().join("s3").join(BUCKET).join(&key);
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
         std::fs::copy(&file, &target).unwrap();
@@ -132,11 +150,16 @@ impl Nasa {
     }
 
     fn local_manifest(&self) -> String {
-        format!(
-            "region: {{ geojson: region.json }}\ntime: {{ start: 2019-01-01, end: 2019-12-31 }}\n{VARIABLES}source: {{ local: {{ path: {} }} }}\noutput: {{ path: out }}\n",
-            self.granules_dir.display()
-        )
+        local_manifest(&self.granules_dir)
     }
+}
+
+/// The manifest of the other tests over the granules in `folder`.
+fn local_manifest(folder: &Path) -> String {
+    format!(
+        "region: {{ geojson: region.json }}\ntime: {{ start: 2019-01-01, end: 2019-12-31 }}\n{VARIABLES}source: {{ local: {{ path: {} }} }}\noutput: {{ path: out }}\n",
+        folder.display()
+    )
 }
 
 fn workdir(manifest: &str, token: &str) -> Workdir {
@@ -200,6 +223,7 @@ fn local_cmr_s3_and_cmr_https_give_identical_rows() {
             .starts_with("s3://nsidc-cumulus-prod-protected/ATLAS/ATL08/006/2019/")
     );
     assert!(plan["granules"][0]["size"].as_u64().unwrap() > 100_000);
+    assert_eq!(plan["granules"][0]["size_approximate"], true);
     assert!(nasa.s3.requests.load(Ordering::Relaxed) > 0);
     assert!(nasa.server.seen.data.load(Ordering::Relaxed) > 0);
 }
@@ -993,4 +1017,372 @@ fn token_hosts_entries_are_checked_when_planning() {
     );
     // Refused before CMR is asked.
     assert_eq!(nasa.server.seen.searches.load(Ordering::Relaxed), searches);
+}
+
+// NASA's catalog as it is: revisions, releases, sizes, open time windows.
+
+/// The synthetic granules near the region, by name.
+fn tasmania() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(util::tasmania_granules())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+fn file_name(file: &Path) -> String {
+    file.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// `plan --json` of the workdir's manifest.
+fn plan_json(work: &Workdir) -> serde_json::Value {
+    serde_json::from_str(&work.run(&["plan", "--json", "m.yaml"]).success()).unwrap()
+}
+
+/// (granule, skip reason) of each planned granule.
+fn planned(plan: &serde_json::Value) -> Vec<(String, Option<String>)> {
+    plan["granules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["granule"].as_str().unwrap().to_string(),
+                g["skip"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+/// The names a plan reads.
+fn to_read(plan: &serde_json::Value) -> Vec<String> {
+    planned(plan)
+        .into_iter()
+        .filter(|(_, skip)| skip.is_none())
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// The run report in `out/_runs` (the one not hidden).
+fn run_report(out: &Path) -> serde_json::Value {
+    let report = std::fs::read_dir(out.join("_runs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| {
+            path.extension().is_some_and(|ext| ext == "json") && !file_name(path).starts_with('.')
+        })
+        .expect("a run report");
+    serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap()
+}
+
+#[test]
+fn only_the_newest_revision_of_a_granule_is_read_from_cmr_local_and_urls() {
+    let tasmania = tasmania();
+    let old = file_name(&tasmania[0]);
+    assert!(old.ends_with("_006_01.h5"), "{old}");
+    let new = old.replace("_006_01.h5", "_006_02.h5");
+    let reason = format!("superseded by revision 02 ({new})");
+    // CMR lists both revisions (the same bytes under two names).
+    let nasa = nasa_with(
+        NasaConfig::default(),
+        Duration::ZERO,
+        &[(tasmania[0].clone(), new.clone())],
+    );
+    // What a run must give: revision 02 in place of 01.
+    let reference = workdir(&local_manifest(Path::new("granules")), "unused");
+    std::fs::create_dir_all(reference.join("granules")).unwrap();
+    std::fs::copy(&tasmania[0], reference.join("granules").join(&new)).unwrap();
+    for file in &tasmania[1..] {
+        std::fs::copy(file, reference.join("granules").join(file_name(file))).unwrap();
+    }
+    run(&reference);
+
+    // CMR.
+    let cmr = workdir(&nasa.cmr_manifest("https", "rgt", true), "test-token");
+    let plan = plan_json(&cmr);
+    let listed = planned(&plan);
+    assert_eq!(listed.len(), 5, "{plan}");
+    assert!(
+        listed.contains(&(old.clone(), Some(reason.clone()))),
+        "{plan}"
+    );
+    assert!(listed.contains(&(new.clone(), None)), "{plan}");
+    assert_eq!(to_read(&plan).len(), 4);
+    let text = cmr.run(&["plan", "m.yaml"]).success();
+    assert!(
+        text.contains(&format!("  skip  {old}  ({reason})")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("  read  {new}  (~")), "{text}");
+    run(&cmr);
+    let rows = util::same_rows(&reference.join("out"), &cmr.join("out"));
+    assert!(rows > 100, "{rows}");
+    let report = run_report(&cmr.join("out"));
+    assert_eq!(report["granules"]["done"], 4, "{report}");
+    assert_eq!(report["granules"]["skipped"], 1, "{report}");
+    assert_eq!(
+        report["skipped_granules"],
+        serde_json::json!([{ "granule": old, "reason": reason }])
+    );
+
+    // A local folder holding both (and the decoys, pruned by track).
+    let local = workdir(&nasa.local_manifest(), "unused");
+    let plan = plan_json(&local);
+    assert!(
+        planned(&plan).contains(&(old.clone(), Some(reason.clone()))),
+        "{plan}"
+    );
+    assert_eq!(to_read(&plan).len(), 4, "{plan}");
+    run(&local);
+    assert_eq!(
+        util::same_rows(&reference.join("out"), &local.join("out")),
+        rows
+    );
+
+    // A list of URLs: the newer listed first.
+    let urls = format!(
+        "region: {{ geojson: region.json }}\n{VARIABLES}source: {{ urls: [{}, file://{}] }}\noutput: {{ path: out }}\n",
+        nasa.granules_dir.join(&new).display(),
+        nasa.granules_dir.join(&old).display()
+    );
+    let plan = plan_json(&workdir(&urls, "unused"));
+    assert_eq!(
+        planned(&plan),
+        vec![(new.clone(), None), (old.clone(), Some(reason.clone()))]
+    );
+}
+
+/// The CMR manifest of the other tests without its `collection`, with `lines` before it.
+fn release_manifest(nasa: &Nasa, lines: &str) -> String {
+    let manifest = nasa.cmr_manifest("https", "rgt", true);
+    let without = manifest.replace("    collection: C2613553260-NSIDC_CPRD\n", "");
+    assert_ne!(without, manifest);
+    format!("{lines}{without}")
+}
+
+#[test]
+fn without_a_release_the_newest_cmr_lists_is_read_and_a_release_cmr_lacks_is_an_error() {
+    let tasmania = tasmania();
+    let renamed = |file: &Path, release: &str| {
+        file_name(file).replace("_006_01.h5", &format!("_{release}_01.h5"))
+    };
+    // Release 007 of two granules, 005 of one; 006 of all four.
+    let extra = vec![
+        (tasmania[0].clone(), renamed(&tasmania[0], "005")),
+        (tasmania[1].clone(), renamed(&tasmania[1], "007")),
+        (tasmania[2].clone(), renamed(&tasmania[2], "007")),
+    ];
+    // Pages of two: the three collections come in two pages.
+    let nasa = nasa_with(
+        NasaConfig {
+            max_page: 2,
+            ..NasaConfig::default()
+        },
+        Duration::ZERO,
+        &extra,
+    );
+    let seen = &nasa.server.seen;
+
+    // No release: release 007, the newest.
+    let newest = workdir(&release_manifest(&nasa, ""), "test-token");
+    let plan = plan_json(&newest);
+    assert_eq!(plan["release"], "007", "{plan}");
+    assert_eq!(
+        plan["collection"],
+        "C3565574177-NSIDC_CPRD (ATL08 version 007, the newest CMR lists)"
+    );
+    assert_eq!(to_read(&plan), vec![extra[1].1.clone(), extra[2].1.clone()]);
+    assert_eq!(seen.collection_searches.load(Ordering::Relaxed), 2);
+    assert_eq!(seen.param("collections", "short_name"), ["ATL08", "ATL08"]);
+    assert_eq!(
+        seen.param("collections", "provider"),
+        ["NSIDC_CPRD", "NSIDC_CPRD"]
+    );
+    assert_eq!(seen.param("collections", "has_granules"), ["true", "true"]);
+    let concepts = seen.param("granules", "collection_concept_id");
+    assert!(!concepts.is_empty());
+    assert!(
+        concepts.iter().all(|id| id == "C3565574177-NSIDC_CPRD"),
+        "{concepts:?}"
+    );
+    let text = newest.run(&["plan", "m.yaml"]).success();
+    assert!(
+        text.contains(
+            "  collection C3565574177-NSIDC_CPRD (ATL08 version 007, the newest CMR lists)"
+        ),
+        "{text}"
+    );
+    // Its rows are those of the two 007 granules.
+    run(&newest);
+    let reference = workdir(&local_manifest(Path::new("granules")), "unused");
+    std::fs::create_dir_all(reference.join("granules")).unwrap();
+    for (file, name) in &extra[1..] {
+        std::fs::copy(file, reference.join("granules").join(name)).unwrap();
+    }
+    run(&reference);
+    assert!(util::same_rows(&reference.join("out"), &newest.join("out")) > 50);
+
+    // A release given, as a number or text: that collection.
+    for (release, concept, n) in [
+        ("6", "C2613553260-NSIDC_CPRD", 4),
+        ("\"005\"", "C2153574670-NSIDC_CPRD", 1),
+    ] {
+        let work = workdir(
+            &release_manifest(&nasa, &format!("release: {release}\n")),
+            "test-token",
+        );
+        let plan = plan_json(&work);
+        assert_eq!(to_read(&plan).len(), n, "{plan}");
+        assert!(
+            plan["collection"].as_str().unwrap().starts_with(concept),
+            "{plan}"
+        );
+        assert_eq!(
+            seen.param("granules", "collection_concept_id")
+                .last()
+                .unwrap(),
+            concept
+        );
+    }
+
+    // A release CMR has no collection with granules for: exit 1, the
+    // versions it has named, no granule searched.
+    let searches = seen.searches.load(Ordering::Relaxed);
+    let work = workdir(&release_manifest(&nasa, "release: 9\n"), "test-token");
+    let run = work.run(&["plan", "m.yaml"]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert_eq!(run.stderr().trim().lines().count(), 1, "{}", run.stderr());
+    assert!(
+        run.stderr()
+            .contains("m.yaml: release: CMR has no ATL08 release 009; it has 005, 006, 007"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(seen.searches.load(Ordering::Relaxed), searches);
+    let run = work.run(&["run", "m.yaml"]);
+    assert_eq!(run.code(), 1);
+    assert!(!work.join("out").exists());
+
+    // A provider CMR has no ATL08 collection at.
+    let work = workdir(
+        &release_manifest(&nasa, "").replace("  cmr:\n", "  cmr:\n    provider: NSIDC_ECS\n"),
+        "test-token",
+    );
+    let run = work.run(&["plan", "m.yaml"]);
+    assert_eq!(run.code(), 1);
+    assert!(
+        run.stderr().contains(
+            "m.yaml: source.cmr: CMR has no ATL08 collection with granules at provider NSIDC_ECS"
+        ),
+        "{}",
+        run.stderr()
+    );
+
+    // An explicit collection is searched as given, without asking for collections.
+    let collection_searches = seen.collection_searches.load(Ordering::Relaxed);
+    let work = workdir(&nasa.cmr_manifest("https", "rgt", true), "test-token");
+    let plan = plan_json(&work);
+    assert_eq!(to_read(&plan).len(), 4, "{plan}");
+    assert_eq!(plan["release"], serde_json::Value::Null);
+    assert_eq!(
+        seen.collection_searches.load(Ordering::Relaxed),
+        collection_searches
+    );
+}
+
+#[test]
+fn sizes_in_cmr_records_are_hints_and_odd_ones_fail_nothing() {
+    // Record by record: MB rounded to 0.1, "NA", text and a negative
+    // size, no size at all.
+    let nasa = nasa(
+        NasaConfig {
+            sizes: Sizes::Varied,
+            ..NasaConfig::default()
+        },
+        Duration::ZERO,
+    );
+    let local = workdir(&nasa.local_manifest(), "unused");
+    run(&local);
+    for access in ["https", "s3"] {
+        let work = workdir(&nasa.cmr_manifest(access, "spatial", true), "test-token");
+        let plan = plan_json(&work);
+        let granules = plan["granules"].as_array().unwrap();
+        assert_eq!(granules.len(), 4, "{plan}");
+        assert!(granules.iter().all(|g| g["skip"].is_null()), "{plan}");
+        let bytes = std::fs::metadata(
+            nasa.granules_dir
+                .join(granules[0]["granule"].as_str().unwrap()),
+        )
+        .unwrap()
+        .len();
+        let rounded = ((bytes as f64 / 1e5).round() * 1e5) as u64;
+        assert_ne!(rounded, bytes);
+        assert_eq!(granules[0]["size"], rounded, "{plan}");
+        assert_eq!(granules[0]["size_approximate"], true);
+        for granule in &granules[1..] {
+            assert!(granule["size"].is_null(), "{granule}");
+            assert!(granule["size_approximate"].is_null(), "{granule}");
+        }
+        let text = work.run(&["plan", "m.yaml"]).success();
+        assert!(
+            text.contains(&format!("({}{:.1} MB)", "~", rounded as f64 / 1e6)),
+            "{text}"
+        );
+        // The reads never take a hint for the object's length.
+        run(&work);
+        assert!(util::same_rows(&local.join("out"), &work.join("out")) > 100);
+    }
+}
+
+#[test]
+fn a_time_window_open_at_one_end_sends_cmr_a_valid_temporal() {
+    let nasa = nasa(NasaConfig::default(), Duration::ZERO);
+    let seen = &nasa.server.seen;
+    let names: Vec<String> = tasmania().iter().map(|file| file_name(file)).collect();
+    // Two granules in April 2019, two in July.
+    assert!(names[0].contains("_201904") && names[1].contains("_201904"));
+    assert!(names[2].contains("_201907") && names[3].contains("_201907"));
+    let window = "time: { start: 2019-01-01, end: 2019-12-31 }";
+    for (time, temporal, kept) in [
+        (
+            "time: { end: 2019-05-31 }",
+            ",2019-05-31T23:59:59Z",
+            &names[..2],
+        ),
+        (
+            "time: { start: 2019-07-01 }",
+            "2019-07-01T00:00:00Z,",
+            &names[2..],
+        ),
+        (
+            "time: { start: 2019-04-20T00:00:00Z }",
+            "2019-04-20T00:00:00Z,",
+            &names[1..],
+        ),
+    ] {
+        let before = seen.param("granules", "temporal").len();
+        let manifest = nasa.cmr_manifest("https", "rgt", true);
+        assert!(manifest.contains(window));
+        let work = workdir(&manifest.replace(window, time), "test-token");
+        let plan = plan_json(&work);
+        assert_eq!(to_read(&plan), kept, "{time}: {plan}");
+        let sent = seen.param("granules", "temporal");
+        assert!(sent.len() > before, "{time}");
+        assert!(
+            sent[before..].iter().all(|sent| sent == temporal),
+            "{time}: {sent:?}"
+        );
+        // The same window over local files skips the others by name.
+        let work = workdir(&nasa.local_manifest().replace(window, time), "unused");
+        let plan = plan_json(&work);
+        assert_eq!(to_read(&plan), kept, "{time}: {plan}");
+        assert!(
+            planned(&plan)
+                .iter()
+                .filter(|(name, _)| names.contains(name) && !kept.contains(name))
+                .all(|(_, skip)| skip.as_deref() == Some("outside the time window")),
+            "{plan}"
+        );
+    }
 }

@@ -4,7 +4,11 @@
 //! search-after paging, token check, injected 5xx and 429, pages cut off
 //! or garbled, a cursor repeated), the s3credentials endpoint (which can
 //! start refusing), HTTPS data with range requests and bearer tokens, and an
-//! Earthdata Login stand-in for the `.netrc` redirect flow. `Probe` is a
+//! Earthdata Login stand-in for the `.netrc` redirect flow. The CMR side
+//! also lists collections (`collections.umm_json`: UMM-C items with
+//! concept ids and versions, `has_granules`), keeps each granule to the
+//! collection of its release, refuses a `temporal` CMR would refuse, and
+//! can write sizes as real records do (rounded MB, `NA`, missing). `Probe` is a
 //! scripted HTTP server that records every request it gets (also as a
 //! proxy: what would have gone on the wire).
 
@@ -228,6 +232,35 @@ pub struct NasaConfig {
     pub repeat_cursor: bool,
     /// The s3credentials endpoint answers 503 once it has issued this many keys.
     pub refuse_credentials_after: Option<u64>,
+    /// ATL08 collections of provider NSIDC_CPRD: (concept id, version).
+    /// A granule belongs to the collection of its name's release.
+    pub collections: Vec<(String, String)>,
+    /// How records give a granule's size.
+    pub sizes: Sizes,
+}
+
+/// How the CMR records give sizes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Sizes {
+    /// `SizeInBytes`, exact.
+    Exact,
+    /// Granule by granule in turn (by its place among a search's matches):
+    /// `Size` in MB rounded to 0.1 (after an `.iso.xml` entry); `Size` 0
+    /// with `SizeUnit: "NA"`; text for `SizeInBytes` and a negative
+    /// `Size`; no `ArchiveAndDistributionInformation`.
+    Varied,
+}
+
+/// The default ATL08 collections: releases 005, 006 and 007.
+pub fn atl08_collections() -> Vec<(String, String)> {
+    [
+        ("C2153574670-NSIDC_CPRD", "005"),
+        ("C2613553260-NSIDC_CPRD", "006"),
+        ("C3565574177-NSIDC_CPRD", "007"),
+    ]
+    .iter()
+    .map(|(id, version)| (id.to_string(), version.to_string()))
+    .collect()
 }
 
 impl Default for NasaConfig {
@@ -243,9 +276,14 @@ impl Default for NasaConfig {
             garbled_searches: vec![],
             repeat_cursor: false,
             refuse_credentials_after: None,
+            collections: atl08_collections(),
+            sizes: Sizes::Exact,
         }
     }
 }
+
+/// A request's query parameters, in order.
+pub type Params = Vec<(String, String)>;
 
 /// Counters of what the server saw.
 #[derive(Default)]
@@ -258,6 +296,23 @@ pub struct Seen {
     pub edl_logins: AtomicU64,
     /// Authorization headers that reached the data route carrying the netrc password.
     pub password_leaks: AtomicU64,
+    pub collection_searches: AtomicU64,
+    /// Every search's parameters, in order: (`granules` or `collections`, parameters).
+    pub queries: Mutex<Vec<(String, Params)>>,
+}
+
+impl Seen {
+    /// The values of parameter `key` in every search of `kind` (`granules`, `collections`).
+    pub fn param(&self, kind: &str, key: &str) -> Vec<String> {
+        self.queries
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(seen, _)| seen == kind)
+            .flat_map(|(_, params)| params.iter().filter(|(k, _)| k == key))
+            .map(|(_, value)| value.clone())
+            .collect()
+    }
 }
 
 struct NasaState {
@@ -291,6 +346,7 @@ impl NasaServer {
         });
         let app = Router::new()
             .route("/search/granules.umm_json", get(search).post(search_form))
+            .route("/search/collections.umm_json", get(collections))
             .route("/s3credentials", get(credentials))
             .route("/data/{*path}", get(data))
             .route("/login", get(login_return))
@@ -365,8 +421,149 @@ async fn search(
     run_search(&state, &headers, params)
 }
 
+/// The release of a listed granule (from its name).
+fn release_of(granule: &Listed) -> String {
+    icesat2::granule::GranuleName::parse(&granule.name)
+        .map(|name| name.release)
+        .unwrap_or_default()
+}
+
+/// CMR's collection search: UMM-C items of the ATL08 collections at
+/// NSIDC_CPRD (all, or those with granules when `has_granules=true`),
+/// paged by `CMR-Search-After` like granules.
+async fn collections(
+    State(state): State<Arc<NasaState>>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    state
+        .seen
+        .collection_searches
+        .fetch_add(1, Ordering::Relaxed);
+    state
+        .seen
+        .queries
+        .lock()
+        .unwrap()
+        .push(("collections".into(), params.clone()));
+    if headers.contains_key(header::AUTHORIZATION) && !bearer_ok(&state, &headers) {
+        return errors(StatusCode::UNAUTHORIZED, "Token does not exist");
+    }
+    let get = |key: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let page_size: usize = get("page_size")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+        .min(state.config.max_page);
+    let matching: Vec<&(String, String)> = state
+        .config
+        .collections
+        .iter()
+        .filter(|_| get("short_name").is_none_or(|name| name == "ATL08"))
+        .filter(|_| get("provider").is_none_or(|provider| provider == "NSIDC_CPRD"))
+        .filter(|(_, version)| get("version").is_none_or(|wanted| wanted == version))
+        .filter(|(_, version)| {
+            get("has_granules") != Some("true")
+                || state.granules.iter().any(|g| &release_of(g) == version)
+        })
+        .collect();
+    let after = headers
+        .get("CMR-Search-After")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.trim_matches(|c| c == '[' || c == ']' || c == '"')
+                .to_string()
+        });
+    let start = match &after {
+        Some(after) => matching
+            .iter()
+            .position(|(id, _)| id == after)
+            .map_or(matching.len(), |at| at + 1),
+        None => 0,
+    };
+    let page: Vec<&(String, String)> = matching
+        .iter()
+        .skip(start)
+        .take(page_size)
+        .copied()
+        .collect();
+    let items: Vec<serde_json::Value> = page
+        .iter()
+        .map(|(id, version)| {
+            let number: u32 = version.parse().unwrap_or(0);
+            serde_json::json!({
+                "meta": {
+                    "concept-type": "collection",
+                    "concept-id": id,
+                    "provider-id": "NSIDC_CPRD",
+                    "native-id": format!("ATL08_{version}"),
+                    "revision-id": 12,
+                    "format": "application/vnd.nasa.cmr.umm+json",
+                    "has-granules": state.granules.iter().any(|g| &release_of(g) == version)
+                },
+                "umm": {
+                    "ShortName": "ATL08",
+                    "Version": version,
+                    "EntryTitle": format!("ATLAS/ICESat-2 L3A Land and Vegetation Height V{number:03}"),
+                    "DOI": { "DOI": format!("10.5067/ATLAS/ATL08.{number:03}") },
+                    "ProcessingLevel": { "Id": "3A" },
+                    "DirectDistributionInformation": {
+                        "Region": "us-west-2",
+                        "S3BucketAndObjectPrefixNames": ["nsidc-cumulus-prod-protected/ATLAS/ATL08"],
+                        "S3CredentialsAPIEndpoint": "https://data.nsidc.earthdatacloud.nasa.gov/s3credentials"
+                    }
+                }
+            })
+        })
+        .collect();
+    let body = serde_json::json!({ "hits": matching.len(), "took": 2, "items": items }).to_string();
+    let mut response = body.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "application/vnd.nasa.cmr.umm_results+json".parse().unwrap(),
+    );
+    response
+        .headers_mut()
+        .insert("CMR-Hits", matching.len().to_string().parse().unwrap());
+    if start + page.len() < matching.len()
+        && let Some((last, _)) = page.last()
+    {
+        response
+            .headers_mut()
+            .insert("CMR-Search-After", format!("[\"{last}\"]").parse().unwrap());
+    }
+    response
+}
+
+/// An instant of a `temporal`; `None` for an open end.
+type End = Option<chrono::DateTime<chrono::FixedOffset>>;
+
+/// CMR's `temporal`: `start,end` with either end (not both) left open;
+/// `None` (a 400 from CMR) when it is not that.
+fn parse_temporal(text: &str) -> Option<(End, End)> {
+    let (start, end) = text.split_once(',')?;
+    let instant = |text: &str| -> Option<End> {
+        if text.is_empty() {
+            return Some(None);
+        }
+        chrono::DateTime::parse_from_rfc3339(text).ok().map(Some)
+    };
+    let (start, end) = (instant(start)?, instant(end)?);
+    (start.is_some() || end.is_some()).then_some((start, end))
+}
+
 fn run_search(state: &NasaState, headers: &HeaderMap, params: Vec<(String, String)>) -> Response {
     let number = state.seen.searches.fetch_add(1, Ordering::Relaxed) + 1;
+    state
+        .seen
+        .queries
+        .lock()
+        .unwrap()
+        .push(("granules".into(), params.clone()));
     if state.config.fail_searches.contains(&number) {
         return errors(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -394,11 +591,20 @@ fn run_search(state: &NasaState, headers: &HeaderMap, params: Vec<(String, Strin
     };
     let concept = get("collection_concept_id");
     let short_name = get("short_name");
-    if concept.first().map(String::as_str) != Some("C2613553260-NSIDC_CPRD")
-        && short_name.first().map(String::as_str) != Some("ATL08")
-    {
-        return errors(StatusCode::BAD_REQUEST, "Collection must be given");
-    }
+    // The release the collection holds; CMR lists nothing for a concept id it does not know.
+    let release: Option<String> = match (concept.first(), short_name.first()) {
+        (Some(id), _) => Some(
+            state
+                .config
+                .collections
+                .iter()
+                .find(|(known, _)| known == id)
+                .map(|(_, version)| version.clone())
+                .unwrap_or_else(|| "none".into()),
+        ),
+        (None, Some(name)) if name == "ATL08" => get("version").first().cloned(),
+        _ => return errors(StatusCode::BAD_REQUEST, "Collection must be given"),
+    };
     let patterns = get("readable_granule_name[]");
     if patterns.len() > 5 && patterns.iter().any(|p| p.starts_with('*')) {
         return errors(
@@ -406,7 +612,18 @@ fn run_search(state: &NasaState, headers: &HeaderMap, params: Vec<(String, Strin
             "at most 5 leading wildcard patterns",
         );
     }
-    let temporal = get("temporal").first().cloned();
+    let temporal = match get("temporal").first() {
+        Some(text) => match parse_temporal(text) {
+            Some(window) => Some(window),
+            None => {
+                return errors(
+                    StatusCode::BAD_REQUEST,
+                    &format!("temporal [{text}] is not a valid datetime range"),
+                );
+            }
+        },
+        None => None,
+    };
     let polygons = get("polygon[]");
     let page_size: usize = get("page_size")
         .first()
@@ -430,14 +647,17 @@ fn run_search(state: &NasaState, headers: &HeaderMap, params: Vec<(String, Strin
                     .any(|p| glob(p.as_bytes(), g.name.as_bytes()))
         })
         .filter(|g| {
-            let Some(temporal) = &temporal else {
+            release
+                .as_ref()
+                .is_none_or(|release| &release_of(g) == release)
+        })
+        .filter(|g| {
+            let Some((start, end)) = &temporal else {
                 return true;
             };
-            let (start, end) = temporal.split_once(',').unwrap();
             let name = icesat2::granule::GranuleName::parse(&g.name).unwrap();
-            let start = chrono::DateTime::parse_from_rfc3339(start).unwrap();
-            let end = chrono::DateTime::parse_from_rfc3339(end).unwrap();
-            name.start <= end && name.start + chrono::Duration::seconds(600) >= start
+            end.is_none_or(|end| name.start <= end)
+                && start.is_none_or(|start| name.start + chrono::Duration::seconds(600) >= start)
         })
         .filter(|g| {
             polygons.is_empty()
@@ -472,6 +692,33 @@ fn run_search(state: &NasaState, headers: &HeaderMap, params: Vec<(String, Strin
     let items: Vec<serde_json::Value> = page
         .iter()
         .map(|g| {
+            // The granule's place among all this search matches.
+            let place = matching
+                .iter()
+                .position(|listed| listed.name == g.name)
+                .unwrap_or(0);
+            let sizes = match (state.config.sizes, place % 4) {
+                (Sizes::Exact, _) => {
+                    serde_json::json!([ { "Name": g.name, "SizeInBytes": g.size } ])
+                }
+                (Sizes::Varied, 0) => serde_json::json!([
+                    { "Name": format!("{}.iso.xml", g.name.trim_end_matches(".h5")), "Size": 0.01, "SizeUnit": "MB" },
+                    { "Name": g.name, "Size": (g.size as f64 / 1e5).round() / 10.0, "SizeUnit": "MB",
+                      "Checksum": { "Value": "0", "Algorithm": "MD5" } }
+                ]),
+                (Sizes::Varied, 1) => {
+                    serde_json::json!([ { "Name": g.name, "Size": 0, "SizeUnit": "NA" } ])
+                }
+                (Sizes::Varied, 2) => serde_json::json!([
+                    { "Name": g.name, "SizeInBytes": "n/a", "Size": -3.2, "SizeUnit": "MB" }
+                ]),
+                (Sizes::Varied, _) => serde_json::Value::Null,
+            };
+            let data_granule = if sizes.is_null() {
+                serde_json::json!({ "DayNightFlag": "Unspecified" })
+            } else {
+                serde_json::json!({ "DayNightFlag": "Unspecified", "ArchiveAndDistributionInformation": sizes })
+            };
             serde_json::json!({ "meta": { "concept-id": format!("G-{}", g.name) }, "umm": {
                 "GranuleUR": g.name,
                 "RelatedUrls": [
@@ -480,7 +727,7 @@ fn run_search(state: &NasaState, headers: &HeaderMap, params: Vec<(String, Strin
                     { "URL": format!("s3://{}/{}.iso.xml", g.bucket, g.key.trim_end_matches(".h5")), "Type": "GET DATA VIA DIRECT ACCESS" },
                     { "URL": format!("{base}/data/{}/{}.dmrpp", g.bucket, g.key), "Type": "EXTENDED METADATA" }
                 ],
-                "DataGranule": { "ArchiveAndDistributionInformation": [ { "Name": g.name, "SizeInBytes": g.size } ] }
+                "DataGranule": data_granule
             }})
         })
         .collect();
