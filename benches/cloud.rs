@@ -41,6 +41,7 @@ fn granules() -> Vec<PathBuf> {
             segments: 20_000,
             photons: true,
             bare_beams: vec![],
+            layout: icesat2::synth::Layout::R006,
         };
         write_granules(&folder, &options).unwrap();
     }
@@ -136,15 +137,14 @@ fn main() {
                                 path: name.as_str().into(),
                                 label: name.clone(),
                             };
-                            let len = store::runtime()
-                                .block_on(store::remote::RangeSource::size(&source))
-                                .unwrap();
-                            let storage = Arc::new(store::remote::RemoteStorage::new(
-                                Arc::new(source),
-                                len,
-                                store::runtime().handle().clone(),
-                            ));
-                            storage.fetch_head().unwrap();
+                            let storage = Arc::new(
+                                store::remote::RemoteStorage::open(
+                                    Arc::new(source),
+                                    store::runtime().handle().clone(),
+                                    store::remote::HEAD,
+                                )
+                                .unwrap(),
+                            );
                             let file = ReaderFile::open_with_prefetch(
                                 storage.clone(),
                                 Some(storage.clone()),

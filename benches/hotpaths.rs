@@ -59,6 +59,7 @@ fn granule() -> PathBuf {
             segments: 20_000,
             photons: true,
             bare_beams: vec![],
+            layout: icesat2::synth::Layout::R006,
         };
         write_granules(&folder, &options).unwrap();
         std::fs::write(folder.join(".complete"), b"").unwrap();

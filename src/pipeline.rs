@@ -16,8 +16,9 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
+use crate::granule::name::GranuleKey;
 use crate::granule::reader::ReaderFile;
-use crate::granule::{self, GranuleError};
+use crate::granule::{self, GranuleError, GranuleName};
 use crate::killpoint;
 use crate::plan::{Plan, PlannedGranule, Shard};
 use crate::report::quicklook::{self, RunTally};
@@ -145,6 +146,13 @@ pub fn run(
         warnings.push(note);
     }
 
+    // Granules already in the dataset by whatever revision: another
+    // revision of one of them is not read, or its rows would be there twice.
+    let done_revisions: HashMap<GranuleKey, &String> = recovered
+        .done
+        .iter()
+        .filter_map(|name| GranuleName::parse(name).map(|parsed| (parsed.key(), name)))
+        .collect();
     let mut skipped_granules: Vec<GranuleNote> = Vec::new();
     let mut to_read: Vec<&PlannedGranule> = Vec::new();
     let mut tally = GranuleTally::default();
@@ -163,6 +171,16 @@ pub fn run(
             });
         } else if recovered.done.contains(&granule.granule.name) {
             tally.already_done += 1;
+        } else if let Some(other) = GranuleName::parse(&granule.granule.name)
+            .and_then(|parsed| done_revisions.get(&parsed.key()))
+        {
+            skipped_granules.push(GranuleNote {
+                granule: granule.granule.name.clone(),
+                reason: format!(
+                    "another revision of this granule ({other}) is already in the dataset; \
+                     its rows are kept (--fresh reads this revision instead)"
+                ),
+            });
         } else {
             to_read.push(granule);
         }
@@ -402,6 +420,9 @@ fn process(
             .unplanned
             .load(std::sync::atomic::Ordering::Relaxed),
         metadata_bytes: counters.metadata.load(std::sync::atomic::Ordering::Relaxed),
+        round_trips: counters
+            .round_trips
+            .load(std::sync::atomic::Ordering::Relaxed),
         seconds: clock.elapsed().as_secs_f64(),
         beams: extracted.beams.iter().map(BeamCountRecord::from).collect(),
     };

@@ -37,10 +37,37 @@ pub struct SynthOptions {
     pub photons: bool,
     /// Beam groups written without land_segments (as over the ocean).
     pub bare_beams: Vec<String>,
+    /// How the file is laid out, and the release it claims.
+    pub layout: Layout,
 }
 
-/// The release synthetic granules claim.
-const RELEASE: u16 = 6;
+/// The file layouts NSIDC has written ATL08 in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// Release 006 and before: libhdf5's defaults (superblock version 0,
+    /// metadata interleaved with data as it was written).
+    #[default]
+    R006,
+    /// Release 007's cloud-optimized layout: file-space strategy PAGE with
+    /// persistent free space (superblock version 2 and a file-space info
+    /// message) and 8 MiB pages, so metadata lies in whole pages at the
+    /// front of the file instead of scattered between data.
+    R007,
+}
+
+impl Layout {
+    /// The release a granule in this layout claims (name and metadata).
+    fn release(self) -> u16 {
+        match self {
+            Layout::R006 => 6,
+            Layout::R007 => 7,
+        }
+    }
+}
+
+/// The file-space page size of release 007 granules.
+const R007_PAGE: u64 = 8 << 20;
+
 const CHUNK_ROWS: usize = 10_000;
 const EARTH_RADIUS_M: f64 = 6_371_000.0;
 const SEGMENT_M: f64 = 100.0;
@@ -258,13 +285,25 @@ fn write_granule(
         spec.rgt,
         spec.cycle,
         spec.region,
-        RELEASE
+        options.layout.release()
     );
     let path = out.join(&name);
     let temporary = out.join(format!(".{name}.tmp"));
     let result = (|| -> anyhow::Result<()> {
-        let file = hdf5::File::create(&temporary)?;
-        write_top_level(&file, spec, start, end)?;
+        let file = match options.layout {
+            Layout::R006 => hdf5::File::create(&temporary)?,
+            Layout::R007 => hdf5::File::with_options()
+                .with_fcpl(|fcpl| {
+                    fcpl.file_space_strategy(hdf5::file::FileSpaceStrategy::FreeSpaceManager {
+                        paged: true,
+                        persist: true,
+                        threshold: 1,
+                    })
+                    .file_space_page_size(R007_PAGE)
+                })
+                .create(&temporary)?,
+        };
+        write_top_level(&file, spec, options.layout.release(), start, end)?;
         for beam in BEAMS {
             let group = file.create_group(beam)?;
             write_beam_attributes(&group, beam, spec)?;
@@ -415,7 +454,7 @@ fn generate_beam(
 
     for variable in CATALOG
         .iter()
-        .filter(|v| v.level == Level::Segment && v.in_release(RELEASE))
+        .filter(|v| v.level == Level::Segment && v.in_release(options.layout.release()))
     {
         let column = match variable.name() {
             "latitude" => Column::F32(latitude.clone()),
@@ -849,6 +888,7 @@ fn scalar_dataset<T: H5Type + Copy>(group: &Group, name: &str, value: T) -> anyh
 fn write_top_level(
     file: &hdf5::File,
     spec: &GranuleSpec,
+    release: u16,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> anyhow::Result<()> {
@@ -859,7 +899,7 @@ fn write_top_level(
     text_dataset(&ancillary, "data_end_utc", &stamp(end))?;
     text_dataset(&ancillary, "granule_start_utc", &stamp(start))?;
     text_dataset(&ancillary, "granule_end_utc", &stamp(end))?;
-    text_dataset(&ancillary, "release", &format!("{RELEASE:03}"))?;
+    text_dataset(&ancillary, "release", &format!("{release:03}"))?;
     for (name, value) in [
         ("start_rgt", i32::from(spec.rgt)),
         ("end_rgt", i32::from(spec.rgt)),
@@ -891,7 +931,7 @@ fn write_top_level(
     let metadata = file.create_group("METADATA")?;
     let identification = metadata.create_group("DatasetIdentification")?;
     text_attribute(&identification, "shortName", "ATL08")?;
-    text_attribute(&identification, "VersionID", &format!("{RELEASE:03}"))?;
+    text_attribute(&identification, "VersionID", &format!("{release:03}"))?;
     text_attribute(
         &identification,
         "creationDate",

@@ -55,14 +55,14 @@ impl RangeSource for Memory {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let storage = Arc::new(RemoteStorage::new(
+    let Ok(storage) = RemoteStorage::open(
         Arc::new(Memory(Bytes::copy_from_slice(data))),
-        data.len() as u64,
         store::runtime().handle().clone(),
-    ));
-    if storage.fetch_head().is_err() {
+        store::remote::HEAD,
+    ) else {
         return;
-    }
+    };
+    let storage = Arc::new(storage);
     let prefetch: Arc<dyn Prefetch> = storage.clone();
     let Ok(file) = ReaderFile::open_with_prefetch(storage, Some(prefetch)) else {
         return;

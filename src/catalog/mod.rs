@@ -178,26 +178,18 @@ pub fn local_ref(path: PathBuf) -> GranuleRef {
 /// revision 02 (ATL08_..._006_02.h5)`. Names off the convention are never
 /// superseded.
 pub fn superseded(granules: &[GranuleRef]) -> Vec<Option<String>> {
+    use crate::granule::name::GranuleKey;
     use std::collections::HashMap;
-    type Key = (String, i64, u16, u8, u8, String);
-    let parsed: Vec<Option<(Key, u64)>> = granules
+    let parsed: Vec<Option<(GranuleKey, u64)>> = granules
         .iter()
         .map(|granule| {
             let name = crate::granule::GranuleName::parse(&granule.name)?;
             let revision: u64 = name.revision.parse().ok()?;
-            let key = (
-                name.product,
-                name.start.timestamp(),
-                name.rgt,
-                name.cycle,
-                name.region,
-                name.release,
-            );
-            Some((key, revision))
+            Some((name.key(), revision))
         })
         .collect();
     // The newest revision of each granule, and the first name holding it.
-    let mut newest: HashMap<&Key, (u64, usize)> = HashMap::new();
+    let mut newest: HashMap<&GranuleKey, (u64, usize)> = HashMap::new();
     for (index, entry) in parsed.iter().enumerate() {
         let Some((key, revision)) = entry else {
             continue;

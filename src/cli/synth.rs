@@ -1,4 +1,4 @@
-//! `icesat2 synth --out DIR [--granules N] [--seed S] [--near LON,LAT] [--segments N]`.
+//! `icesat2 synth --out DIR [--granules N] [--seed S] [--near LON,LAT] [--segments N] [--layout r006|r007]`.
 
 use std::path::PathBuf;
 
@@ -26,6 +26,17 @@ pub struct SynthArgs {
     /// Write this beam group without land_segments, as over the ocean (repeatable).
     #[arg(long, value_name = "BEAM")]
     without_land_segments: Vec<String>,
+    /// File layout and release: r006 (libhdf5's defaults) or r007 (the
+    /// cloud-optimized layout of release 007: paged aggregation, 8 MiB
+    /// pages, metadata in whole pages at the front).
+    #[arg(long, value_enum, default_value_t = LayoutArg::R006)]
+    layout: LayoutArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LayoutArg {
+    R006,
+    R007,
 }
 
 #[cfg(feature = "hdf5")]
@@ -38,6 +49,10 @@ pub fn run(args: SynthArgs) -> anyhow::Result<u8> {
         segments: args.segments,
         photons: !args.no_photons,
         bare_beams: args.without_land_segments,
+        layout: match args.layout {
+            LayoutArg::R006 => crate::synth::Layout::R006,
+            LayoutArg::R007 => crate::synth::Layout::R007,
+        },
     };
     let written = crate::synth::write_granules(&args.out, &options)?;
     for path in &written {

@@ -292,6 +292,11 @@ pub trait Hdf5Source: Send + Sync {
     /// ignored, and errors surface when the path is read.
     fn preload(&self, _paths: &[String]) {}
 
+    /// Fetches the data of `reads` ahead, together, where that saves
+    /// waiting (remote bytes), without counting them as planned: `prepare`
+    /// announces them again when they are due. The default does nothing.
+    fn fetch_ahead(&self, _reads: &[PlannedRead]) {}
+
     /// Every row of a numeric dataset.
     fn read_all(&self, path: &str) -> Result<Values, GranuleError> {
         let info = self.dataset(path)?;

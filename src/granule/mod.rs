@@ -90,6 +90,24 @@ impl BeamSelection {
             _ => true,
         }
     }
+
+    /// Whether the beam named `name` may be kept by strength, as far as its
+    /// group's attribute tells before any data is read (without it, the
+    /// strength comes from `sc_orient`, read later: then it may).
+    fn may_keep_strength(&self, source: &dyn Hdf5Source, name: &str) -> bool {
+        let wanted = match self {
+            BeamSelection::Strong => "strong",
+            BeamSelection::Weak => "weak",
+            _ => return true,
+        };
+        match source.attr_text(&format!("/{name}"), "atlas_beam_type") {
+            Ok(Some(text)) => {
+                let text = text.to_ascii_lowercase();
+                !(text == "strong" || text == "weak") || text == wanted
+            }
+            _ => true,
+        }
+    }
 }
 
 /// An inclusive time window, microseconds since the Unix epoch.
@@ -227,6 +245,28 @@ pub fn request_paths(request: &Request) -> Vec<String> {
 /// (`request_paths`), all at once.
 pub fn preload(source: &dyn Hdf5Source, request: &Request) {
     source.preload(&request_paths(request));
+    // The data every request starts with, fetched in one round: the
+    // granule's facts (`granule_meta`) and the positions of the beams it
+    // may keep (the first step of `extract`).
+    let mut first: Vec<PlannedRead> = META_PATHS
+        .iter()
+        .map(|path| PlannedRead {
+            path: path.to_string(),
+            runs: None,
+        })
+        .collect();
+    for name in BEAMS {
+        if !request.beams.may_keep(name) || !request.beams.may_keep_strength(source, name) {
+            continue;
+        }
+        for position in ["latitude", "longitude"] {
+            first.push(PlannedRead {
+                path: format!("/{name}/land_segments/{position}"),
+                runs: None,
+            });
+        }
+    }
+    source.fetch_ahead(&first);
 }
 
 /// Reads granule-level facts. `file_name` is the granule's file name as stored.

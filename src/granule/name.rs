@@ -19,7 +19,24 @@ pub struct GranuleName {
     pub revision: String,
 }
 
+/// What a name says of a granule whatever its revision: product, start,
+/// track, cycle, granule region and release. Two names with the same key
+/// are revisions of one granule.
+pub type GranuleKey = (String, i64, u16, u8, u8, String);
+
 impl GranuleName {
+    /// The granule this name is a revision of.
+    pub fn key(&self) -> GranuleKey {
+        (
+            self.product.clone(),
+            self.start.timestamp(),
+            self.rgt,
+            self.cycle,
+            self.region,
+            self.release.clone(),
+        )
+    }
+
     /// Parses a file name (no folders). `None` when it does not follow the
     /// convention; such files are judged by their content.
     pub fn parse(file_name: &str) -> Option<GranuleName> {

@@ -929,6 +929,28 @@ impl Hdf5Source for ReaderFile {
         }
     }
 
+    /// Over remote storage, plans `reads` and fetches their chunks in one
+    /// concurrent round (a hint: failures surface when the data is read).
+    fn fetch_ahead(&self, reads: &[PlannedRead]) {
+        let Some(prefetch) = &self.prefetch else {
+            return;
+        };
+        let ranges = Mutex::new(Vec::new());
+        concurrently(reads, |read: &PlannedRead| {
+            if self.node(&read.path).ok() == Some(Node::Dataset)
+                && let Ok((found, _)) = self.chunk_ranges(&read.path, read.runs.as_deref())
+            {
+                lock(&ranges).extend(found);
+            }
+        });
+        let ranges = ranges
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !ranges.is_empty() {
+            let _ = prefetch.prefetch(&ranges);
+        }
+    }
+
     /// Over remote storage, walks the paths and the chunk indexes of their
     /// datasets concurrently, so later steps find their metadata cached.
     fn preload(&self, paths: &[String]) {

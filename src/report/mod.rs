@@ -90,6 +90,9 @@ pub struct GranuleDetail {
     pub unplanned_reads: u64,
     /// Bytes fetched for the metadata walk (remote granules).
     pub metadata_bytes: u64,
+    /// Sequential round trips to the granule's storage (remote granules).
+    #[serde(default)]
+    pub round_trips: u64,
     pub seconds: f64,
     pub beams: Vec<BeamCountRecord>,
 }

@@ -373,7 +373,7 @@ impl NasaClient {
     /// is kept, and never more than its end is read.
     pub async fn get_range(&self, url: &Url, range: Range<u64>) -> Result<Bytes, StoreError> {
         let expected = range.end.saturating_sub(range.start);
-        let mut response = self.get(url, Some(range.clone())).await?;
+        let response = self.get(url, Some(range.clone())).await?;
         check_status(url, &response)?;
         let status = response.status();
         let refuse = |message: String| StoreError::Http {
@@ -428,42 +428,101 @@ impl NasaClient {
                 )));
             }
         };
-        let mut body = BytesMut::with_capacity(expected.min(64 << 20) as usize);
-        let mut passed = 0u64;
-        while (body.len() as u64) < expected {
-            let chunk = response
-                .chunk()
-                .await
-                .map_err(|err| StoreError::Transient {
-                    url: redact(url),
-                    message: err.without_url().to_string(),
-                })?;
-            let Some(mut chunk) = chunk else { break };
-            if passed < skip {
-                let before = (skip - passed).min(chunk.len() as u64);
-                passed += before;
-                chunk = chunk.slice(before as usize..);
-            }
-            let room = (expected - body.len() as u64).min(chunk.len() as u64) as usize;
-            body.extend_from_slice(&chunk[..room]);
-        }
-        // Dropping the response here closes a connection whose body goes
-        // on (a 200 with the whole object): the rest is never read.
-        drop(response);
-        if (body.len() as u64) < expected {
-            return Err(StoreError::Transient {
-                url: redact(url),
-                message: format!(
-                    "expected {expected} bytes of {}..{}, got {} ({status})",
-                    range.start,
-                    range.end,
-                    body.len()
-                ),
-            });
-        }
-        Ok(body.freeze())
+        read_body(url, response, skip, expected).await
     }
 
+    /// The first bytes of `url`, up to `limit`, and the object's length,
+    /// in one request: the length is the total of the answer's
+    /// `Content-Range` (a server clamps a range past the end), or the
+    /// `Content-Length` of a 200 from a server that ignores `Range`.
+    pub async fn get_head(&self, url: &Url, limit: u64) -> Result<(Bytes, u64), StoreError> {
+        let response = self.get(url, Some(0..limit.max(1))).await?;
+        check_status(url, &response)?;
+        let refuse = |message: String| StoreError::Http {
+            url: redact(url),
+            message,
+        };
+        let total = match response.status() {
+            StatusCode::PARTIAL_CONTENT => {
+                let header = response
+                    .headers()
+                    .get(CONTENT_RANGE)
+                    .and_then(|value| value.to_str().ok());
+                match header.and_then(parse_content_range) {
+                    Some((0, last, Some(total)))
+                        if last < limit.max(1) && (last + 1 == limit || last + 1 == total) =>
+                    {
+                        total
+                    }
+                    _ => {
+                        return Err(refuse(format!(
+                            "asked for bytes 0-{}, the server answered with Content-Range {}",
+                            limit.saturating_sub(1),
+                            header.map_or("(none)".to_string(), |text| {
+                                format!("'{}'", text.chars().take(80).collect::<String>())
+                            })
+                        )));
+                    }
+                }
+            }
+            StatusCode::OK => response
+                .content_length()
+                .ok_or_else(|| refuse("the server gives no size (no Content-Range)".into()))?,
+            other => {
+                return Err(refuse(format!(
+                    "asked for a byte range, got {other} (neither 206 nor 200)"
+                )));
+            }
+        };
+        let body = read_body(url, response, 0, limit.min(total)).await?;
+        Ok((body, total))
+    }
+}
+
+/// `expected` bytes of `response`'s body after the first `skip`, read as a
+/// stream and never past them.
+async fn read_body(
+    url: &Url,
+    mut response: reqwest::Response,
+    skip: u64,
+    expected: u64,
+) -> Result<Bytes, StoreError> {
+    let mut body = BytesMut::with_capacity(expected.min(64 << 20) as usize);
+    let mut passed = 0u64;
+    while (body.len() as u64) < expected {
+        let chunk = response
+            .chunk()
+            .await
+            .map_err(|err| StoreError::Transient {
+                url: redact(url),
+                message: err.without_url().to_string(),
+            })?;
+        let Some(mut chunk) = chunk else { break };
+        if passed < skip {
+            let before = (skip - passed).min(chunk.len() as u64);
+            passed += before;
+            chunk = chunk.slice(before as usize..);
+        }
+        let room = (expected - body.len() as u64).min(chunk.len() as u64) as usize;
+        body.extend_from_slice(&chunk[..room]);
+    }
+    // Dropping the response here closes a connection whose body goes
+    // on (a 200 with the whole object): the rest is never read.
+    let status = response.status();
+    drop(response);
+    if (body.len() as u64) < expected {
+        return Err(StoreError::Transient {
+            url: redact(url),
+            message: format!(
+                "expected {expected} bytes from byte {skip}, got {} ({status})",
+                body.len()
+            ),
+        });
+    }
+    Ok(body.freeze())
+}
+
+impl NasaClient {
     /// The size of the object at `url`: the total of `Content-Range` of a
     /// one-byte read, or the `Content-Length` of a 200 from a server that
     /// ignores `Range` (whose body is then not read).

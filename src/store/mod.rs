@@ -128,7 +128,7 @@ pub fn open(granule: &GranuleRef, access: &Access) -> Result<Opened, StoreError>
                 path: object_store::path::Path::from(key.as_str()),
                 label: granule.location.to_string(),
             };
-            open_remote(Arc::new(source), granule.size_hint)
+            open_remote(Arc::new(source), &granule.name)
         }
         Location::Https(url) => {
             let client = access.https.clone().ok_or_else(|| StoreError::Http {
@@ -140,27 +140,27 @@ pub fn open(granule: &GranuleRef, access: &Access) -> Result<Opened, StoreError>
                     client,
                     url: url.clone(),
                 }),
-                granule.size_hint,
+                &granule.name,
             )
         }
     }
 }
 
-fn open_remote(
-    source: Arc<dyn remote::RangeSource>,
-    size: Option<u64>,
-) -> Result<Opened, StoreError> {
-    let runtime = runtime();
-    let len = match size {
-        Some(size) => size,
-        None => runtime.block_on(source.size())?,
+fn open_remote(source: Arc<dyn remote::RangeSource>, name: &str) -> Result<Opened, StoreError> {
+    // Releases from 007 on are written with paged aggregation: their
+    // metadata fills the first page, fetched whole on open (a paged file of
+    // an older release gets the rest of its page right after its head).
+    let release = crate::granule::GranuleName::parse(name)
+        .and_then(|parsed| parsed.release.parse::<u32>().ok());
+    let head = match release {
+        Some(release) if release >= 7 => remote::PAGED_HEAD,
+        _ => remote::HEAD,
     };
-    let storage = Arc::new(remote::RemoteStorage::new(
+    let storage = Arc::new(remote::RemoteStorage::open(
         source,
-        len,
-        runtime.handle().clone(),
-    ));
-    storage.fetch_head()?;
+        runtime().handle().clone(),
+        head,
+    )?);
     let counters = storage.counters();
     Ok(Opened {
         storage: storage.clone(),
@@ -188,6 +188,12 @@ pub struct Counters {
     pub unplanned: AtomicU64,
     /// Bytes fetched for the metadata walk (the file's head and cache blocks).
     pub metadata: AtomicU64,
+    /// Sequential round trips: the times a request went out while none
+    /// was in flight (remote storage). Requests sent together, or while
+    /// others wait, share a round trip; where each request takes the
+    /// network's latency, a granule's time is about this many latencies.
+    pub round_trips: AtomicU64,
+    in_flight: AtomicU64,
 }
 
 impl Counters {
@@ -202,6 +208,24 @@ impl Counters {
     fn add(&self, bytes: usize) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Marks requests in flight until the guard is dropped; the first of
+    /// a quiet spell starts a round trip.
+    pub(crate) fn in_flight(&self) -> InFlight<'_> {
+        if self.in_flight.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.round_trips.fetch_add(1, Ordering::Relaxed);
+        }
+        InFlight(self)
+    }
+}
+
+/// Requests in flight (`Counters::in_flight`).
+pub(crate) struct InFlight<'a>(&'a Counters);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

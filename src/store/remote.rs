@@ -26,6 +26,14 @@ pub trait RangeSource: Send + Sync {
     async fn get_range(&self, range: Range<u64>) -> Result<Bytes, StoreError>;
     /// The object's size.
     async fn size(&self) -> Result<u64, StoreError>;
+    /// The object's first bytes, up to `limit`, and its size. Sources that
+    /// can (S3, HTTPS) learn both from one ranged request; catalogs give a
+    /// size only as a hint, never trusted for reads.
+    async fn get_head(&self, limit: u64) -> Result<(Bytes, u64), StoreError> {
+        let size = self.size().await?;
+        let bytes = self.get_range(0..limit.min(size)).await?;
+        Ok((bytes, size))
+    }
     /// The object in messages (`s3://bucket/key`, a URL without secrets).
     fn label(&self) -> String;
 }
@@ -82,6 +90,31 @@ impl RangeSource for Retrying {
         self.inner.size().await
     }
 
+    async fn get_head(&self, limit: u64) -> Result<(Bytes, u64), StoreError> {
+        let mut attempt = 1;
+        loop {
+            let err = match self.inner.get_head(limit).await {
+                Ok((bytes, size)) if bytes.len() as u64 == limit.min(size) => {
+                    return Ok((bytes, size));
+                }
+                Ok((bytes, size)) => StoreError::Transient {
+                    url: self.inner.label(),
+                    message: format!(
+                        "expected the first {} bytes, got {}",
+                        limit.min(size),
+                        bytes.len()
+                    ),
+                },
+                Err(err) => err,
+            };
+            if !matches!(err, StoreError::Transient { .. }) || attempt >= RANGE_ATTEMPTS {
+                return Err(err);
+            }
+            tokio::time::sleep(RANGE_BACKOFF * 2u32.pow(attempt - 1)).await;
+            attempt += 1;
+        }
+    }
+
     fn label(&self) -> String {
         self.inner.label()
     }
@@ -122,6 +155,24 @@ impl RangeSource for ObjectSource {
             .size)
     }
 
+    async fn get_head(&self, limit: u64) -> Result<(Bytes, u64), StoreError> {
+        let options = object_store::GetOptions {
+            range: Some((0..limit.max(1)).into()),
+            ..Default::default()
+        };
+        let got = self
+            .store
+            .get_opts(&self.path, options)
+            .await
+            .map_err(|err| StoreError::object(&self.label, err))?;
+        let size = got.meta.size;
+        let bytes = got.bytes().await.map_err(|err| StoreError::Transient {
+            url: self.label.clone(),
+            message: err.to_string(),
+        })?;
+        Ok((bytes, size))
+    }
+
     fn label(&self) -> String {
         self.label.clone()
     }
@@ -143,10 +194,61 @@ impl RangeSource for HttpsSource {
         self.client.len(&self.url).await
     }
 
+    async fn get_head(&self, limit: u64) -> Result<(Bytes, u64), StoreError> {
+        self.client.get_head(&self.url, limit).await
+    }
+
     fn label(&self) -> String {
         super::https::redact(&self.url)
     }
 }
+
+/// The file-space page size of a file written with paged aggregation, from
+/// its superblock (version 2 or 3) and the File Space Info message of its
+/// superblock extension (strategy PAGE), when both lie in `head`. Pages
+/// from 512 bytes to `MAX_PAGE` are taken; anything else reads as unpaged.
+fn paged(head: &Bytes) -> Option<u64> {
+    use hdf5_reader::messages::HdfMessage;
+    use hdf5_reader::object_header::ObjectHeader;
+    use hdf5_reader::superblock::Superblock;
+
+    // libhdf5's H5O_FSINFO_ID (hdf5-reader names 0x0018 so, which
+    // libhdf5 does not write).
+    const FILE_SPACE_INFO: u16 = 0x0017;
+    const STRATEGY_PAGE: u8 = 1;
+    let storage = hdf5_reader::BytesStorage::new(head.to_vec());
+    let superblock = Superblock::parse_from_storage(&storage).ok()?;
+    if superblock.version < 2 {
+        return None;
+    }
+    let extension = superblock.extension_address?;
+    let header = ObjectHeader::parse_at_storage(
+        &storage,
+        extension,
+        superblock.offset_size,
+        superblock.length_size,
+    )
+    .ok()?;
+    let length_size = usize::from(superblock.length_size);
+    header.messages.iter().find_map(|message| match message {
+        HdfMessage::Unknown { type_id, data } if *type_id == FILE_SPACE_INFO => {
+            // Version, strategy, persist, threshold (a length), page size
+            // (a length).
+            if data.len() < 3 + 2 * length_size || data[1] != STRATEGY_PAGE {
+                return None;
+            }
+            let at = 3 + length_size;
+            let mut size = [0u8; 8];
+            size[..length_size.min(8)].copy_from_slice(&data[at..at + length_size.min(8)]);
+            let page = u64::from_le_bytes(size);
+            (page.is_power_of_two() && (512..=MAX_PAGE).contains(&page)).then_some(page)
+        }
+        _ => None,
+    })
+}
+
+/// The largest file-space page read as one: release 007 writes 8 MiB.
+const MAX_PAGE: u64 = 16 << 20;
 
 /// Block size of the metadata cache.
 const BLOCK: u64 = 16 * 1024;
@@ -154,7 +256,11 @@ const BLOCK: u64 = 16 * 1024;
 const DIRECT: usize = 64 * 1024;
 /// Fetched when a granule is opened: the superblock, the root group and the
 /// small groups NASA writes first (orbit_info, ancillary_data) in one request.
-const HEAD: u64 = 1 << 20;
+pub const HEAD: u64 = 1 << 20;
+/// Fetched when a granule of a release written with paged aggregation
+/// (007 on) is opened: its first page, which holds the superblock and the
+/// metadata (8 MiB pages), in one request.
+pub const PAGED_HEAD: u64 = 8 << 20;
 /// Planned ranges closer than this are fetched as one request...
 const MERGE_GAP: u64 = 64 * 1024;
 /// ...up to this size.
@@ -177,10 +283,87 @@ pub struct RemoteStorage {
     /// Prefetched ranges by start offset (they do not overlap).
     pinned: RwLock<BTreeMap<u64, Bytes>>,
     counters: Arc<Counters>,
+    /// The file-space page size of a file written with paged aggregation
+    /// (release 007's cloud-optimized layout), where metadata lies in whole
+    /// pages: a metadata miss then fetches its whole page.
+    page: Option<u64>,
 }
 
 impl RemoteStorage {
-    pub fn new(
+    /// Opens an object: one request brings its first `head` bytes (the
+    /// superblock, the root group and the small groups NASA writes first:
+    /// `HEAD`; the first page of a paged file: `PAGED_HEAD`) and its
+    /// length. A length from a catalog is only a hint, never used. A file
+    /// found to be paged has the rest of its first page fetched too.
+    pub fn open(
+        source: Arc<dyn RangeSource>,
+        runtime: tokio::runtime::Handle,
+        head: u64,
+    ) -> Result<RemoteStorage, StoreError> {
+        let source: Arc<dyn RangeSource> = Arc::new(Retrying::new(source));
+        let counters = Arc::new(Counters::default());
+        let (head, len) = {
+            let _trip = counters.in_flight();
+            runtime.block_on(source.get_head(head))?
+        };
+        counters.add(head.len());
+        counters
+            .metadata
+            .fetch_add(head.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        // A paged file keeps its metadata in whole pages, the first of them
+        // holding the superblock: the rest of that page is fetched now, so
+        // the metadata walk finds it in hand.
+        let page = paged(&head);
+        let head = match page.map(|page| page.min(len)) {
+            Some(first_page) if first_page > head.len() as u64 => {
+                let rest = {
+                    let _trip = counters.in_flight();
+                    runtime.block_on(source.get_range(head.len() as u64..first_page))?
+                };
+                counters.add(rest.len());
+                counters
+                    .metadata
+                    .fetch_add(rest.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                let mut whole = Vec::with_capacity(first_page as usize);
+                whole.extend_from_slice(&head);
+                whole.extend_from_slice(&rest);
+                Bytes::from(whole)
+            }
+            _ => head,
+        };
+        let storage = RemoteStorage {
+            source,
+            len,
+            runtime,
+            blocks: Mutex::new(HashMap::new()),
+            pinned: RwLock::new(BTreeMap::from([(0, head)])),
+            counters,
+            page,
+        };
+        Ok(storage)
+    }
+
+    /// The file-space page size, for a file written with paged aggregation.
+    pub fn page_size(&self) -> Option<u64> {
+        self.page
+    }
+
+    /// The cache blocks of the page holding `offset` (paged files), else
+    /// those of `first..=last`: a metadata miss fetches its whole page.
+    fn blocks_to_fetch(&self, first: u64, last: u64) -> (u64, u64) {
+        match self.page {
+            Some(page) => {
+                let start = first * BLOCK / page * page;
+                let end = ((last * BLOCK / page + 1) * page).min(self.len);
+                (start / BLOCK, (end - 1) / BLOCK)
+            }
+            None => (first, last),
+        }
+    }
+
+    /// An object of known length `len`, nothing fetched yet.
+    #[cfg(test)]
+    fn new(
         source: Arc<dyn RangeSource>,
         len: u64,
         runtime: tokio::runtime::Handle,
@@ -192,22 +375,8 @@ impl RemoteStorage {
             blocks: Mutex::new(HashMap::new()),
             pinned: RwLock::new(BTreeMap::new()),
             counters: Arc::new(Counters::default()),
+            page: None,
         }
-    }
-
-    /// Fetches the head of the file (one request).
-    pub fn fetch_head(&self) -> Result<(), StoreError> {
-        let head = 0..HEAD.min(self.len);
-        if head.is_empty() {
-            return Ok(());
-        }
-        let bytes = self.runtime.block_on(self.source.get_range(head.clone()))?;
-        self.counters.add(bytes.len());
-        self.counters
-            .metadata
-            .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        self.lock_pinned_write().insert(0, bytes);
-        Ok(())
     }
 
     pub fn counters(&self) -> Arc<Counters> {
@@ -233,7 +402,10 @@ impl RemoteStorage {
 
     fn fetch(&self, range: Range<u64>) -> Result<Bytes, StoreError> {
         let length = (range.end - range.start) as usize;
-        let bytes = self.runtime.block_on(self.source.get_range(range))?;
+        let bytes = {
+            let _trip = self.counters.in_flight();
+            self.runtime.block_on(self.source.get_range(range))?
+        };
         self.counters.add(length);
         Ok(bytes)
     }
@@ -336,7 +508,10 @@ impl Drop for Claimed<'_> {
             let Some(cell) = blocks.get(index).cloned() else {
                 continue;
             };
-            if cell.set(Err("the fetch of this range failed part way".into())).is_ok() {
+            if cell
+                .set(Err("the fetch of this range failed part way".into()))
+                .is_ok()
+            {
                 blocks.remove(index);
             }
         }
@@ -377,9 +552,11 @@ impl Storage for RemoteStorage {
         }
         let first = offset / BLOCK;
         let last = (end - 1) / BLOCK;
-        let blocks = self.blocks(first, last).map_err(storage_error)?;
+        let (from, to) = self.blocks_to_fetch(first, last);
+        let blocks = self.blocks(from, to).map_err(storage_error)?;
         let mut out = Vec::with_capacity(len);
-        for (index, block) in (first..=last).zip(&blocks) {
+        let wanted = &blocks[(first - from) as usize..=(last - from) as usize];
+        for (index, block) in (first..=last).zip(wanted) {
             let block_start = index * BLOCK;
             let from = offset.max(block_start) - block_start;
             let to = end.min(block_start + block.len() as u64) - block_start;
@@ -397,7 +574,11 @@ impl Prefetch for RemoteStorage {
             .iter()
             .filter(|range| range.start < self.len && !range.is_empty())
             .filter(|range| self.pinned(range.start, range.end.min(self.len)).is_none())
-            .flat_map(|range| range.start / BLOCK..=(range.end.min(self.len) - 1) / BLOCK)
+            .flat_map(|range| {
+                let (first, last) = self
+                    .blocks_to_fetch(range.start / BLOCK, (range.end.min(self.len) - 1) / BLOCK);
+                first..=last
+            })
             .collect();
         indices.sort_unstable();
         indices.dedup();
@@ -414,6 +595,7 @@ impl Prefetch for RemoteStorage {
             return;
         }
         let source = self.source.clone();
+        let trip = self.counters.in_flight();
         let fetched: Vec<(u64, u64, Result<Bytes, String>)> = self.runtime.block_on(
             futures::stream::iter(runs)
                 .map(|(from, to)| {
@@ -427,6 +609,7 @@ impl Prefetch for RemoteStorage {
                 .buffer_unordered(CONCURRENT_REQUESTS)
                 .collect(),
         );
+        drop(trip);
         for (from, to, result) in fetched {
             if let Ok(bytes) = &result {
                 self.counters.add(bytes.len());
@@ -463,6 +646,7 @@ impl Prefetch for RemoteStorage {
             return Ok(());
         }
         let source = self.source.clone();
+        let trip = self.counters.in_flight();
         let fetched: Vec<Result<(u64, Bytes), StoreError>> = self.runtime.block_on(
             futures::stream::iter(merged)
                 .map(|range| {
@@ -477,6 +661,7 @@ impl Prefetch for RemoteStorage {
                 .buffer_unordered(CONCURRENT_REQUESTS)
                 .collect(),
         );
+        drop(trip);
         let mut pinned = self.lock_pinned_write();
         for result in fetched {
             let (start, bytes) = result.map_err(|err| GranuleError::Read {
@@ -559,7 +744,10 @@ mod tests {
                 let _ = sender.send(storage.read_range(10, 20).map(|b| b.to_vec()));
             });
         }
-        assert!(first.join().is_err(), "the first fetch should have panicked");
+        assert!(
+            first.join().is_err(),
+            "the first fetch should have panicked"
+        );
         let waited = receiver
             .recv_timeout(Duration::from_secs(10))
             .expect("the waiter was not woken");

@@ -256,15 +256,14 @@ fn extract_remote(
     name: &str,
     request: &Request,
 ) -> Result<granule::Extracted, GranuleError> {
-    let len = bytes.len() as u64;
-    let storage = Arc::new(RemoteStorage::new(
-        Arc::new(Memory(bytes.into())),
-        len,
-        store::runtime().handle().clone(),
-    ));
-    storage
-        .fetch_head()
-        .map_err(|err| GranuleError::Invalid(err.to_string()))?;
+    let storage = Arc::new(
+        RemoteStorage::open(
+            Arc::new(Memory(bytes.into())),
+            store::runtime().handle().clone(),
+            store::remote::HEAD,
+        )
+        .map_err(|err| GranuleError::Invalid(err.to_string()))?,
+    );
     let prefetch: Arc<dyn Prefetch> = storage.clone();
     let file = ReaderFile::open_with_prefetch(storage, Some(prefetch))?;
     granule::preload(&file, request);

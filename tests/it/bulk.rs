@@ -22,6 +22,7 @@ fn granules() -> PathBuf {
             segments: 300,
             photons: true,
             bare_beams: vec![],
+            layout: icesat2::synth::Layout::R006,
         },
     )
 }
@@ -236,6 +237,7 @@ fn failed_granules_are_listed_and_only_they_are_retried() {
             segments: 40,
             photons: false,
             bare_beams: vec![],
+            layout: icesat2::synth::Layout::R006,
         },
     );
     let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
@@ -422,7 +424,11 @@ fn a_writer_failure_stops_the_run_with_one_line_and_the_next_run_resumes() {
     for (limit, fault, cause) in [
         ("", "stage:1", "no space left on the device"),
         ("", "open:5", "too many open files (this process may open"),
-        ("ulimit -n 12", "", "too many open files (this process may open 12)"),
+        (
+            "ulimit -n 12",
+            "",
+            "too many open files (this process may open 12)",
+        ),
     ] {
         let work = Workdir::new();
         light(&work);

@@ -25,6 +25,7 @@ fn full_size_granule() -> PathBuf {
             segments: 20_000,
             photons: true,
             bare_beams: vec![],
+            layout: icesat2::synth::Layout::R006,
         },
     );
     std::fs::read_dir(folder)
@@ -40,16 +41,26 @@ struct Cloud {
     /// Where runs reach S3: the server, or a proxy in front of it.
     endpoint: String,
     server: NasaServer,
+    release_007: bool,
     _root: tempfile::TempDir,
 }
 
 fn cloud(file: &Path) -> Cloud {
+    cloud_with_delay(file, Duration::ZERO)
+}
+
+/// `cloud`, the S3 server taking `delay` more over every request.
+fn cloud_with_delay(file: &Path, delay: Duration) -> Cloud {
     let root = tempfile::tempdir().unwrap();
     let name = file.file_name().unwrap().to_string_lossy().into_owned();
-    let key = format!("ATLAS/ATL08/006/{name}");
+    let release_007 = name.contains("_007_");
+    let key = format!(
+        "ATLAS/ATL08/{}/{name}",
+        if release_007 { "007" } else { "006" }
+    );
     std::fs::create_dir_all(root.path().join("s3").join(BUCKET)).unwrap();
     let ring = KeyRing::default();
-    let s3 = S3Server::start(&root.path().join("s3"), ring.clone(), Duration::ZERO);
+    let s3 = S3Server::start(&root.path().join("s3"), ring.clone(), delay);
     s3.upload(&ring, BUCKET, &key, file);
     let listed = Listed {
         name,
@@ -64,6 +75,7 @@ fn cloud(file: &Path) -> Cloud {
         endpoint: s3.endpoint.clone(),
         s3,
         server,
+        release_007,
         _root: root,
     }
 }
@@ -72,10 +84,17 @@ fn run(cloud: &Cloud, region: &str, variables: &str, local: Option<&Path>) -> (W
     let work = Workdir::new();
     work.write("region.json", region);
     work.write("token.txt", "test-token\n");
+    // The collection of the granule's release (the loopback CMR keeps
+    // granules to their release's collection).
+    let collection = if cloud.release_007 {
+        "C3565574177-NSIDC_CPRD"
+    } else {
+        "C2613553260-NSIDC_CPRD"
+    };
     let source = match local {
         Some(folder) => format!("source: {{ local: {{ path: {} }} }}\n", folder.display()),
         None => format!(
-            "source:\n  cmr: {{ collection: C2613553260-NSIDC_CPRD, access: s3, token_file: token.txt, cmr_url: {}, credentials_url: {}/s3credentials, s3_endpoint: {} }}\n",
+            "source:\n  cmr: {{ collection: {collection}, access: s3, token_file: token.txt, cmr_url: {}, credentials_url: {}/s3credentials, s3_endpoint: {} }}\n",
             cloud.server.url, cloud.server.url, cloud.endpoint
         ),
     };
@@ -262,4 +281,76 @@ fn s3_error_reasons_keep_only_the_code_and_message() {
     assert!(text.contains("SlowDown: injected fault"), "{text}");
     assert_eq!(s3.faults.remaining(), 0);
     assert_eq!(runtime.block_on(known.get_range(0..10)).unwrap().len(), 10);
+}
+
+#[test]
+fn release_007_paged_granules_read_the_rows_of_release_006_in_few_round_trips() {
+    let r006 = full_size_granule();
+    let r007 = util::release_007_layout(&r006);
+    let variables =
+        "land_segments/canopy/h_canopy, land_segments/terrain/h_te_best_fit, signal_photons/ph_h";
+    // Round trips are counted from requests in flight; a delay per request
+    // keeps requests sent together overlapping as they would over a WAN.
+    let delay = Duration::from_millis(20);
+    let mut outputs = Vec::new();
+    for (file, most_round_trips) in [(&r006, 10), (&r007, 4)] {
+        let cloud = cloud_with_delay(file, delay);
+        let (remote, report) = run(&cloud, util::NOTEBOOK_POLYGON, variables, None);
+        let (local, local_report) = run(
+            &cloud,
+            util::NOTEBOOK_POLYGON,
+            variables,
+            Some(file.parent().unwrap()),
+        );
+        let detail = &report.details[0];
+        eprintln!(
+            "{}: {} rows, {} requests, {} round trips, {} bytes ({} metadata)",
+            detail.granule,
+            detail.rows,
+            detail.requests,
+            detail.round_trips,
+            detail.bytes_read,
+            detail.metadata_bytes,
+        );
+        assert!(
+            detail.round_trips <= most_round_trips,
+            "{}: {} round trips",
+            detail.granule,
+            detail.round_trips
+        );
+        assert_eq!(detail.unplanned_reads, 0, "{}", detail.granule);
+        assert_eq!(local_report.rows_written, report.rows_written);
+        assert!(report.rows_written > 10);
+        outputs.push(remote);
+        outputs.push(local);
+    }
+    // Every output equals the first (release 006 over S3), row for row;
+    // the copies differ only in the granule's name.
+    let first = outputs[0].join("out");
+    for output in &outputs[1..] {
+        let rows = util::python_script(
+            "compare_datasets.py",
+            &[
+                first.to_str().unwrap(),
+                output.join("out").to_str().unwrap(),
+                "granule",
+            ],
+        );
+        assert_eq!(rows.trim(), outputs_rows(&outputs[0]).to_string());
+    }
+}
+
+fn outputs_rows(work: &Workdir) -> u64 {
+    let runs = work.join("out/_runs");
+    std::fs::read_dir(runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .map(|p| {
+            serde_json::from_str::<RunReport>(&std::fs::read_to_string(p).unwrap())
+                .unwrap()
+                .rows_written
+        })
+        .sum()
 }

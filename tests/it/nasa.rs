@@ -38,6 +38,7 @@ fn granules() -> Vec<PathBuf> {
             segments: 200,
             photons: false,
             bare_beams: vec![],
+            layout: icesat2::synth::Layout::R006,
         },
     );
     let mut files: Vec<PathBuf> = [near, decoys]

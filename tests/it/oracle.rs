@@ -117,6 +117,7 @@ fn synthetic_granules_read_like_libhdf5() {
         segments: 10_500,
         photons: true,
         bare_beams: vec!["gt3r".into()],
+        layout: icesat2::synth::Layout::R006,
     };
     let folder = util::synthetic("oracle-3x10500", &options);
     let mut files: Vec<_> = std::fs::read_dir(&folder)
@@ -129,4 +130,69 @@ fn synthetic_granules_read_like_libhdf5() {
         let n = compare(&file);
         assert!(n > 400, "{}: {n} datasets", file.display());
     }
+}
+
+#[test]
+fn release_007_layout_granules_read_like_libhdf5() {
+    // Written by libhdf5 in the release-007 layout (`synth --layout r007`).
+    let options = icesat2::synth::SynthOptions {
+        granules: 1,
+        seed: 13,
+        near: None,
+        segments: 10_500,
+        photons: true,
+        bare_beams: vec![],
+        layout: icesat2::synth::Layout::R007,
+    };
+    let folder = util::synthetic("oracle-r007-1x10500", &options);
+    let written = std::fs::read_dir(&folder)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(
+        written.to_string_lossy().ends_with("_007_01.h5"),
+        "{}",
+        written.display()
+    );
+    // A real granule and a synthetic one of release 006, rewritten by
+    // h5repack into that layout.
+    let repacked = [
+        util::release_007_layout(&util::shared_file(
+            "real/processed_ATL08_20200821122613_08730802_004_01.h5",
+        )),
+        util::release_007_layout(
+            &util::tasmania_granules().join(first_file(&util::tasmania_granules())),
+        ),
+    ];
+    for file in std::iter::once(&written).chain(&repacked) {
+        let creation = hdf5::File::open(file).unwrap().fcpl().unwrap();
+        assert_eq!(
+            creation.file_space_page_size(),
+            8 << 20,
+            "{}",
+            file.display()
+        );
+        assert!(
+            matches!(
+                creation.file_space_strategy(),
+                hdf5::file::FileSpaceStrategy::FreeSpaceManager { paged: true, .. }
+            ),
+            "{}: {:?}",
+            file.display(),
+            creation.file_space_strategy()
+        );
+        let n = compare(file);
+        assert!(n > 100, "{}: {n} datasets", file.display());
+    }
+}
+
+fn first_file(folder: &Path) -> std::ffi::OsString {
+    let mut names: Vec<_> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    names.remove(0)
 }

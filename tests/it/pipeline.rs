@@ -94,7 +94,9 @@ fn read_report(output: &Path) -> RunReport {
         .filter(|path| path.extension().is_some_and(|e| e == "json"))
         .filter(|path| !path.file_name().unwrap().to_string_lossy().starts_with('.'))
         .collect();
-    reports.sort();
+    // The newest by time written: names start with the second a run
+    // started, and two runs in one second sort by their random part.
+    reports.sort_by_key(|path| std::fs::metadata(path).unwrap().modified().unwrap());
     let text = std::fs::read_to_string(reports.last().unwrap()).unwrap();
     serde_json::from_str(&text).unwrap()
 }
@@ -319,6 +321,7 @@ fn beam_without_land_segments_is_skipped_quietly() {
             segments: 300,
             photons: true,
             bare_beams: vec!["gt2l".into()],
+            layout: icesat2::synth::Layout::R006,
         },
     );
     let region = r#"{"type":"Polygon","coordinates":[[[147.2,-43.35],[147.55,-43.35],[147.55,-42.95],[147.2,-42.95],[147.2,-43.35]]]}"#;
@@ -464,6 +467,103 @@ fn a_second_run_reads_nothing_and_duplicates_nothing() {
         &[work.join("out").to_str().unwrap(), "select count(*) from t"],
     );
     assert_eq!(rows.trim(), report.rows_written.to_string());
+}
+
+#[test]
+fn a_new_revision_of_a_granule_in_the_dataset_is_skipped_with_a_reason() {
+    let work = Workdir::new();
+    let granules = work.join("granules");
+    std::fs::create_dir_all(&granules).unwrap();
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(util::tasmania_granules()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        std::fs::copy(&path, granules.join(&name)).unwrap();
+        names.push(name);
+    }
+    names.sort();
+    let case = Case {
+        granules: &granules,
+        region: NOTEBOOK_POLYGON,
+        variables: &VARIABLES,
+        extra: "",
+        python: vec![],
+    };
+    let (out, report, _) = case.run();
+    assert_eq!(report.granules.done, 4);
+    // NSIDC reprocesses a granule: revision 02 lands beside revision 01.
+    let revised = names[0].replace("_01.h5", "_02.h5");
+    assert_ne!(revised, names[0]);
+    std::fs::copy(granules.join(&names[0]), granules.join(&revised)).unwrap();
+    out.run(&["run", "m.yaml"]).success();
+    let again = read_report(&out.join("out"));
+    assert_eq!(again.granules.done, 0);
+    assert_eq!(again.rows_written, 0);
+    let note = again
+        .skipped_granules
+        .iter()
+        .find(|note| note.granule == revised)
+        .unwrap_or_else(|| panic!("{revised} not skipped: {:?}", again.skipped_granules));
+    assert!(
+        note.reason.contains("another revision") && note.reason.contains(&names[0]),
+        "{}",
+        note.reason
+    );
+    let rows = util::python_script(
+        "query.py",
+        &[out.join("out").to_str().unwrap(), "select count(*) from t"],
+    );
+    assert_eq!(rows.trim(), report.rows_written.to_string());
+}
+
+#[test]
+fn synth_writes_the_release_007_layout_and_its_rows_match_the_notebook_way() {
+    let work = Workdir::new();
+    let written = work
+        .run(&[
+            "synth",
+            "--out",
+            "r007",
+            "--granules",
+            "2",
+            "--seed",
+            "21",
+            "--near",
+            "147.368,-43.143",
+            "--segments",
+            "600",
+            "--layout",
+            "r007",
+        ])
+        .success();
+    let files: Vec<&str> = written.lines().collect();
+    assert_eq!(files.len(), 2, "{written}");
+    for file in &files {
+        assert!(file.ends_with("_007_01.h5"), "{file}");
+        let creation = hdf5::File::open(work.join(file)).unwrap().fcpl().unwrap();
+        assert_eq!(creation.file_space_page_size(), 8 << 20);
+        assert!(matches!(
+            creation.file_space_strategy(),
+            hdf5::file::FileSpaceStrategy::FreeSpaceManager {
+                paged: true,
+                persist: true,
+                ..
+            }
+        ));
+    }
+    // Rows equal the notebook's h5py extraction (the same rows as release
+    // 006's layout: tests/it/cloud.rs compares h5repack copies).
+    let granules = work.join("r007");
+    let (_, report, rows) = Case {
+        granules: &granules,
+        region: NOTEBOOK_POLYGON,
+        variables: &VARIABLES,
+        extra: "",
+        python: vec![],
+    }
+    .run();
+    assert_eq!(report.granules.done, 2);
+    assert!(rows > 20, "{rows} rows");
 }
 
 #[test]

@@ -172,6 +172,7 @@ pub fn tasmania_granules() -> PathBuf {
             segments: 400,
             photons: true,
             bare_beams: vec![],
+            layout: icesat2::synth::Layout::R006,
         },
     )
 }
@@ -187,4 +188,40 @@ pub fn same_rows(a: &Path, b: &Path) -> u64 {
     .trim()
     .parse()
     .unwrap()
+}
+
+/// `file` rewritten by `h5repack` into the layout release 007 is written
+/// in (file-space strategy PAGE, paged aggregation, 8 MiB pages), once per
+/// file under the test target folder, and named as release 007.
+pub fn release_007_layout(file: &Path) -> PathBuf {
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("synthetic")
+        .join(format!(
+            "r007-{}",
+            file.parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+        ));
+    let name = file
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .replace("_006_", "_007_");
+    let target = folder.join(name);
+    if target.is_file() {
+        return target;
+    }
+    std::fs::create_dir_all(&folder).unwrap();
+    let staged = folder.join(".repacking.h5");
+    let status = std::process::Command::new("h5repack")
+        .args(["-S", "PAGE", "-P", "1", "-G", "8388608"])
+        .arg(file)
+        .arg(&staged)
+        .status()
+        .expect("h5repack (Debian hdf5-tools)");
+    assert!(status.success());
+    std::fs::rename(&staged, &target).unwrap();
+    target
 }
