@@ -146,20 +146,24 @@ pub fn open(granule: &GranuleRef, access: &Access) -> Result<Opened, StoreError>
     }
 }
 
-fn open_remote(source: Arc<dyn remote::RangeSource>, name: &str) -> Result<Opened, StoreError> {
-    // Releases from 007 on are written with paged aggregation: their
-    // metadata fills the first page, fetched whole on open (a paged file of
-    // an older release gets the rest of its page right after its head).
+/// How many bytes to fetch first when opening the granule `name` remotely.
+/// Releases from 007 on are written with paged aggregation: their metadata
+/// fills the first page, fetched whole on open (a paged file of an older
+/// release gets the rest of its page right after its head).
+pub fn head_bytes(name: &str) -> u64 {
     let release = crate::granule::GranuleName::parse(name)
         .and_then(|parsed| parsed.release.parse::<u32>().ok());
-    let head = match release {
+    match release {
         Some(release) if release >= 7 => remote::PAGED_HEAD,
         _ => remote::HEAD,
-    };
+    }
+}
+
+fn open_remote(source: Arc<dyn remote::RangeSource>, name: &str) -> Result<Opened, StoreError> {
     let storage = Arc::new(remote::RemoteStorage::open(
         source,
         runtime().handle().clone(),
-        head,
+        head_bytes(name),
     )?);
     let counters = storage.counters();
     Ok(Opened {
