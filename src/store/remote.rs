@@ -266,7 +266,7 @@ const MERGE_GAP: u64 = 64 * 1024;
 /// ...up to this size.
 const MAX_REQUEST: u64 = 16 << 20;
 /// Requests in flight at once for one granule.
-const CONCURRENT_REQUESTS: usize = 16;
+const CONCURRENT_REQUESTS: usize = 64;
 
 type Block = Arc<OnceLock<Result<Bytes, String>>>;
 

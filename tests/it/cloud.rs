@@ -80,7 +80,18 @@ fn cloud_with_delay(file: &Path, delay: Duration) -> Cloud {
     }
 }
 
-fn run(cloud: &Cloud, region: &str, variables: &str, local: Option<&Path>) -> (Workdir, RunReport) {
+/// Where a run reads the granule from.
+#[derive(Clone, Copy)]
+enum Via<'a> {
+    /// CMR, then S3 with temporary keys.
+    S3,
+    /// CMR, then HTTPS byte ranges with the token.
+    Https,
+    /// The granule's folder on disk.
+    Local(&'a Path),
+}
+
+fn run(cloud: &Cloud, region: &str, variables: &str, via: Via) -> (Workdir, RunReport) {
     let work = Workdir::new();
     work.write("region.json", region);
     work.write("token.txt", "test-token\n");
@@ -91,11 +102,18 @@ fn run(cloud: &Cloud, region: &str, variables: &str, local: Option<&Path>) -> (W
     } else {
         "C2613553260-NSIDC_CPRD"
     };
-    let source = match local {
-        Some(folder) => format!("source: {{ local: {{ path: {} }} }}\n", folder.display()),
-        None => format!(
-            "source:\n  cmr: {{ collection: {collection}, access: s3, token_file: token.txt, cmr_url: {}, credentials_url: {}/s3credentials, s3_endpoint: {} }}\n",
-            cloud.server.url, cloud.server.url, cloud.endpoint
+    let source = match via {
+        Via::Local(folder) => format!("source: {{ local: {{ path: {} }} }}\n", folder.display()),
+        Via::S3 | Via::Https => format!(
+            "source:\n  cmr: {{ collection: {collection}, access: {}, token_file: token.txt, cmr_url: {}, credentials_url: {}/s3credentials, s3_endpoint: {} }}\n",
+            if matches!(via, Via::S3) {
+                "s3"
+            } else {
+                "https"
+            },
+            cloud.server.url,
+            cloud.server.url,
+            cloud.endpoint
         ),
     };
     work.write("m.yaml", &format!("region: {{ geojson: region.json }}\nvariables: [{variables}]\n{source}output: {{ path: out }}\n"));
@@ -124,7 +142,12 @@ fn a_small_polygon_fetches_little_more_than_the_chunks_it_needs() {
         "land_segments/terrain/h_te_best_fit",
         "signal_photons/ph_h",
     ];
-    let (work, report) = run(&cloud, util::NOTEBOOK_POLYGON, &variables.join(", "), None);
+    let (work, report) = run(
+        &cloud,
+        util::NOTEBOOK_POLYGON,
+        &variables.join(", "),
+        Via::S3,
+    );
     let detail = &report.details[0];
     assert!(detail.rows > 10, "{}", detail.rows);
     work.write("poly.json", util::NOTEBOOK_POLYGON);
@@ -164,7 +187,7 @@ fn a_polygon_over_the_whole_granule_fetches_no_chunk_twice_and_matches_local_rea
     let region = r#"{"type":"Polygon","coordinates":[[[-180,-89],[180,-89],[180,89],[-180,89],[-180,-89]]]}"#;
     let variables =
         "land_segments/canopy/h_canopy, land_segments/canopy/canopy_h_metrics, signal_photons/ph_h";
-    let (remote, report) = run(&cloud, region, variables, None);
+    let (remote, report) = run(&cloud, region, variables, Via::S3);
     let detail = &report.details[0];
     assert_eq!(detail.refetched_bytes, 0);
     assert_eq!(detail.unplanned_reads, 0);
@@ -173,7 +196,12 @@ fn a_polygon_over_the_whole_granule_fetches_no_chunk_twice_and_matches_local_rea
         "{}",
         detail.bytes_read
     );
-    let (local, local_report) = run(&cloud, region, variables, Some(file.parent().unwrap()));
+    let (local, local_report) = run(
+        &cloud,
+        region,
+        variables,
+        Via::Local(file.parent().unwrap()),
+    );
     assert_eq!(local_report.rows_written, report.rows_written);
     let rows = util::python_script(
         "compare_datasets.py",
@@ -192,10 +220,10 @@ fn faults_on_the_wire_are_retried_to_the_rows_of_a_fault_free_run() {
     let region = r#"{"type":"Polygon","coordinates":[[[145.868,-44.643],[148.868,-44.643],[148.868,-41.643],[145.868,-41.643],[145.868,-44.643]]]}"#;
     let variables =
         "land_segments/canopy/h_canopy, land_segments/canopy/canopy_h_metrics, signal_photons/ph_h";
-    let (clean, _) = run(&cloud, region, variables, None);
+    let (clean, _) = run(&cloud, region, variables, Via::S3);
     let proxy = FaultProxy::start(&cloud.s3.endpoint, 0.10, 8);
     cloud.endpoint = proxy.endpoint.clone();
-    let (faulty, report) = run(&cloud, region, variables, None);
+    let (faulty, report) = run(&cloud, region, variables, Via::S3);
     assert_eq!(report.granules.done, 1, "{:?}", report.granules);
     let kinds = [
         Fault::Unavailable,
@@ -295,12 +323,13 @@ fn release_007_paged_granules_read_the_rows_of_release_006_in_few_round_trips() 
     let mut outputs = Vec::new();
     for (file, most_round_trips) in [(&r006, 10), (&r007, 4)] {
         let cloud = cloud_with_delay(file, delay);
-        let (remote, report) = run(&cloud, util::NOTEBOOK_POLYGON, variables, None);
+        let (remote, report) = run(&cloud, util::NOTEBOOK_POLYGON, variables, Via::S3);
+        let (https, https_report) = run(&cloud, util::NOTEBOOK_POLYGON, variables, Via::Https);
         let (local, local_report) = run(
             &cloud,
             util::NOTEBOOK_POLYGON,
             variables,
-            Some(file.parent().unwrap()),
+            Via::Local(file.parent().unwrap()),
         );
         let detail = &report.details[0];
         eprintln!(
@@ -320,8 +349,16 @@ fn release_007_paged_granules_read_the_rows_of_release_006_in_few_round_trips() 
         );
         assert_eq!(detail.unplanned_reads, 0, "{}", detail.granule);
         assert_eq!(local_report.rows_written, report.rows_written);
+        assert_eq!(https_report.rows_written, report.rows_written);
+        assert!(
+            https_report.details[0].round_trips <= most_round_trips,
+            "{} over HTTPS: {} round trips",
+            detail.granule,
+            https_report.details[0].round_trips
+        );
         assert!(report.rows_written > 10);
         outputs.push(remote);
+        outputs.push(https);
         outputs.push(local);
     }
     // Every output equals the first (release 006 over S3), row for row;
