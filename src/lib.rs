@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod dataset;
 pub mod granule;
 pub mod killpoint;
 pub mod manifest;

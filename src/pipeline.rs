@@ -447,13 +447,15 @@ fn process(
 /// counted of its files and the dataset's other files read back. The run
 /// is done by now: a failure here is a warning, not a failed run.
 fn write_quicklook(plan: &Plan, run_id: &str, run: &RunTally) {
-    use crate::report::RUNS_FOLDER;
     let written = quicklook::summarize(&plan.output.to_string(), None, Some(run))
         .and_then(|summary| quicklook::render_html(&summary))
         .and_then(|html| {
             plan.output
-                .put(&format!("{RUNS_FOLDER}/{run_id}.html"), html.into_bytes())
-                .map_err(|err| quicklook::ReportError(err.to_string()))
+                .put(
+                    &crate::dataset::layout::run_file(&run_id, "html"),
+                    html.into_bytes(),
+                )
+                .map_err(|err| crate::report::ReportError(err.to_string()))
         });
     if let Err(err) = written {
         eprintln!("warning: quick-look report not written: {err}");

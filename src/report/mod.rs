@@ -10,12 +10,15 @@ pub mod scan;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::dataset::layout::RUNS;
 use crate::granule::BeamCount;
 use crate::sink::journal::CommittedFile;
 use crate::sink::{Output, SinkError};
 
-/// The folder under the output that holds run reports.
-pub const RUNS_FOLDER: &str = "_runs";
+/// Why a report could not be made: one line for the user.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ReportError(pub String);
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunReport {
@@ -145,7 +148,7 @@ impl RunReport {
 
     /// Writes the report to `<output>/_runs/<run id>.json`; returns where.
     pub fn write(&self, output: &Output) -> Result<String, SinkError> {
-        let relative = format!("{RUNS_FOLDER}/{}.json", self.run_id);
+        let relative = crate::dataset::layout::run_file(&self.run_id, "json");
         let text =
             serde_json::to_vec_pretty(self).map_err(|err| SinkError::Encode(err.to_string()))?;
         output.put(&relative, text)?;
@@ -157,11 +160,11 @@ impl RunReport {
 /// that cannot be parsed is an error naming it.
 pub fn run_reports(output: &Output) -> Result<Vec<RunReport>, SinkError> {
     let mut reports = Vec::new();
-    for name in output.list_names(RUNS_FOLDER)? {
+    for name in output.list_names(RUNS)? {
         if !name.ends_with(".json") {
             continue;
         }
-        let relative = format!("{RUNS_FOLDER}/{name}");
+        let relative = format!("{RUNS}/{name}");
         let bytes = output.get(&relative)?;
         let report: RunReport = serde_json::from_slice(&bytes).map_err(|err| SinkError::Io {
             path: format!("{output}/{relative}"),

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use super::charts::{self, Cell, Histogram, MapData};
 use super::scan::{Binning, Dataset, Range, Tally};
-use super::{RunReport, run_reports, scan};
+use super::{ReportError, RunReport, run_reports, scan};
 use crate::sink::Output;
 
 /// The variable the map is coloured by unless another is chosen.
@@ -62,11 +62,6 @@ pub struct GranuleRow {
     pub segments: Option<u64>,
     pub seconds: Option<f64>,
 }
-
-/// Why a report could not be made: one line for the user.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ReportError(pub String);
 
 /// What a run counted of the rows it wrote, as it wrote them, and the
 /// files that hold them (relative paths): the quick-look at the end of the

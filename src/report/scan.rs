@@ -32,7 +32,7 @@ use parquet::arrow::arrow_reader::{
 use parquet::file::reader::{ChunkReader, Length};
 use rayon::prelude::*;
 
-use super::quicklook::ReportError;
+use super::ReportError;
 use crate::sink::Output;
 
 /// A column's smallest and largest non-null value (a time in microseconds).

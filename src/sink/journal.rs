@@ -59,7 +59,7 @@ impl CommitRecord {
             };
             if let Some(bad) = bad {
                 return Err(SinkError::Io {
-                    path: format!("{output}/{}/{name}", super::output::JOURNAL),
+                    path: format!("{output}/{}/{name}", crate::dataset::layout::JOURNAL),
                     message: format!(
                         "journal record names '{}', which is not a file of the dataset; \
                          remove the record or run with --fresh",
@@ -126,7 +126,7 @@ fn records(output: &Output) -> Result<Vec<(String, CommitRecord)>, SinkError> {
     let mut records = Vec::new();
     for (name, bytes) in output.journal_records()? {
         let record: CommitRecord = serde_json::from_slice(&bytes).map_err(|err| SinkError::Io {
-            path: format!("{output}/{}/{name}", super::output::JOURNAL),
+            path: format!("{output}/{}/{name}", crate::dataset::layout::JOURNAL),
             message: format!("unreadable journal record: {err}"),
         })?;
         record.check(&name, output)?;
@@ -208,7 +208,7 @@ pub fn recover(
                     output.remove_file(&file.path)?;
                 }
             }
-            output.remove_file(&format!("{}/{name}", super::output::JOURNAL))?;
+            output.remove_file(&format!("{}/{name}", crate::dataset::layout::JOURNAL))?;
             recovered.undone.push(name);
             continue;
         }

@@ -25,8 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Output, SinkError};
 
-/// The locks' folder.
-const LOCKS: &str = "_runs/locks";
+use crate::dataset::layout::LOCKS;
 /// How long a lease lasts without renewal.
 const LEASE: Duration = Duration::from_secs(60);
 /// How often a holder renews its lease.

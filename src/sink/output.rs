@@ -15,10 +15,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use super::commit::write_atomically_with;
 use super::{SinkError, write_atomically};
 
-/// Files written but not yet committed: hidden from readers under `_runs`.
-pub const STAGING: &str = "_runs/staging";
-/// Commit records: one JSON file per checkpoint of each worker.
-pub const JOURNAL: &str = "_runs/journal";
+use crate::dataset::layout::{JOURNAL, MARKER, RUNS, STAGING, TOMBSTONE};
 
 /// The dataset's root.
 #[derive(Clone)]
@@ -500,13 +497,6 @@ impl Output {
         }
     }
 }
-
-/// The runs' own folder: reports, the journal, staging, locks.
-const RUNS: &str = crate::report::RUNS_FOLDER;
-/// Says the root holds a dataset (hidden, so listings of `_runs` skip it).
-const MARKER: &str = "_runs/.dataset.json";
-/// Written when a `--fresh` removal starts, removed when it is done.
-const TOMBSTONE: &str = "_runs/.removing.json";
 
 /// The hidden folder a local dataset is moved into by `remove_dataset`;
 /// one left by a run killed while deleting it is removed with the rest.

@@ -1,0 +1,5 @@
+//! The dataset on disk, as the rooms that write and read it (sink, report,
+//! query, pipeline) share it: where its own files live (`layout`). It
+//! imports nothing of theirs.
+
+pub mod layout;
