@@ -22,7 +22,7 @@ use crate::granule::{self, GranuleError, GranuleName};
 use crate::killpoint;
 use crate::plan::{Plan, PlannedGranule, Shard};
 use crate::report::quicklook::{self, RunTally};
-use crate::report::scan::{Binning, Tally};
+use crate::report::stats::{Binning, Tally};
 use crate::report::{
     self, BeamCountRecord, FileRecord, GranuleDetail, GranuleNote, GranuleTally, RunReport, Timings,
 };
@@ -452,7 +452,7 @@ fn write_quicklook(plan: &Plan, run_id: &str, run: &RunTally) {
         .and_then(|html| {
             plan.output
                 .put(
-                    &crate::dataset::layout::run_file(&run_id, "html"),
+                    &crate::dataset::layout::run_file(run_id, "html"),
                     html.into_bytes(),
                 )
                 .map_err(|err| crate::report::ReportError(err.to_string()))

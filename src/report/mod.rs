@@ -4,8 +4,10 @@
 //! (`_runs/<run id>.html`, `icesat2 report`), drawn by `charts`.
 
 pub mod charts;
+mod kernels;
 pub mod quicklook;
 pub mod scan;
+pub mod stats;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

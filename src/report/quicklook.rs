@@ -14,8 +14,9 @@ use std::fmt::Write as _;
 use rayon::prelude::*;
 
 use super::charts::{self, Cell, Histogram, MapData};
-use super::scan::{Binning, Dataset, Range, Tally};
-use super::{ReportError, RunReport, run_reports, scan};
+use super::scan::Dataset;
+use super::stats::{self, Binning, Range, Tally};
+use super::{ReportError, RunReport, run_reports};
 use crate::sink::Output;
 
 /// The variable the map is coloured by unless another is chosen.
@@ -113,7 +114,7 @@ fn is_variable(field: &arrow::datatypes::Field) -> bool {
 /// latitude).
 fn cell_levels(cell: (f64, f64)) -> (i32, i32) {
     let at_most = |size: f64| {
-        let level = scan::level_at_least(size);
+        let level = stats::level_at_least(size);
         if 2f64.powi(level) > size {
             level - 1
         } else {
@@ -178,7 +179,7 @@ pub fn summarize(
         ..Summary::default()
     };
     if let Some((first, last)) = footers.ranges.get("time")
-        && let (Some(first), Some(last)) = (scan::format_time(*first), scan::format_time(*last))
+        && let (Some(first), Some(last)) = (stats::format_time(*first), stats::format_time(*last))
     {
         summary.time_range = Some((first, last));
     }
@@ -230,7 +231,7 @@ pub fn summarize(
         .zip(&ranges)
         .filter_map(|(name, range)| {
             let (low, high) = (*range)?;
-            let mut level = scan::level_at_least((high - low) / (BINS - 1) as f64);
+            let mut level = stats::level_at_least((high - low) / (BINS - 1) as f64);
             if let Some((_, bins)) = run.and_then(|run| {
                 run.tally
                     .histograms
@@ -407,7 +408,7 @@ fn map_grid(
 fn map_data(
     bounds: [f64; 4],
     cell: (f64, f64),
-    counted: &scan::Cells,
+    counted: &stats::Cells,
     color: Option<String>,
     region: Vec<Vec<[f64; 2]>>,
     tracks: (TrackLines, usize),
