@@ -152,8 +152,10 @@ pub async fn context_with_memory(
     for udf in udfs() {
         ctx.register_udf(udf);
     }
-    let (url, partitions) = if let Some(rest) = dataset.strip_prefix("s3://") {
-        let (bucket, _) = rest.split_once('/').unwrap_or((rest, ""));
+    let (url, partitions) = if dataset.starts_with("s3://") {
+        let bucket = crate::dataset::location::S3Url::parse(dataset)
+            .ok_or_else(|| input(format!("{dataset}: no bucket")))?
+            .bucket;
         let store = object_store::aws::AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .build()

@@ -38,14 +38,11 @@ impl std::fmt::Display for Location {
 impl Location {
     /// Parses `s3://bucket/key`, `https://...` or `http://...`.
     pub fn parse_url(text: &str) -> Option<Location> {
-        if let Some(rest) = text.strip_prefix("s3://") {
-            let (bucket, key) = rest.split_once('/')?;
-            if bucket.is_empty() || key.is_empty() {
-                return None;
-            }
-            return Some(Location::S3 {
-                bucket: bucket.to_string(),
-                key: key.to_string(),
+        if text.starts_with("s3://") {
+            let url = crate::dataset::location::S3Url::parse(text)?;
+            return (!url.key.is_empty()).then(|| Location::S3 {
+                bucket: url.bucket.to_string(),
+                key: url.key.to_string(),
             });
         }
         let url = url::Url::parse(text).ok()?;

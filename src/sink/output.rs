@@ -16,6 +16,7 @@ use super::commit::write_atomically_with;
 use super::{SinkError, write_atomically};
 
 use crate::dataset::layout::{JOURNAL, MARKER, RUNS, STAGING, TOMBSTONE};
+use crate::dataset::location::S3Url;
 
 /// The dataset's root.
 #[derive(Clone)]
@@ -46,13 +47,13 @@ impl std::fmt::Display for Output {
 impl Output {
     /// `s3://bucket/prefix`, or a local folder.
     pub fn s3(url: &str) -> Result<Output, String> {
-        let rest = url
-            .strip_prefix("s3://")
-            .ok_or_else(|| format!("'{url}' is not an s3:// URL"))?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(format!("'{url}' has no bucket"));
+        if !url.starts_with("s3://") {
+            return Err(format!("'{url}' is not an s3:// URL"));
         }
+        let S3Url {
+            bucket,
+            key: prefix,
+        } = S3Url::parse(url).ok_or_else(|| format!("'{url}' has no bucket"))?;
         let store = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .build()
