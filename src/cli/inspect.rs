@@ -11,7 +11,7 @@ use crate::granule::{self, Hdf5Source, Node};
 use crate::store;
 
 #[derive(Debug, clap::Args)]
-pub struct InspectArgs {
+pub(crate) struct InspectArgs {
     /// A granule: local path or file:// URL.
     granule: String,
     /// Print JSON instead of text.
@@ -19,7 +19,7 @@ pub struct InspectArgs {
     json: bool,
 }
 
-pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
+pub(crate) fn run(args: InspectArgs) -> anyhow::Result<u8> {
     let path = match args.granule.split_once("://") {
         Some(("file", rest)) => PathBuf::from(rest),
         Some((scheme, _)) => anyhow::bail!(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use crate::plan::Plan;
 
 #[derive(Debug, clap::Args)]
-pub struct PlanArgs {
+pub(crate) struct PlanArgs {
     /// The manifest (YAML).
     manifest: PathBuf,
     /// Print JSON instead of a table.
@@ -13,7 +13,7 @@ pub struct PlanArgs {
     json: bool,
 }
 
-pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
+pub(crate) fn run(args: PlanArgs) -> anyhow::Result<u8> {
     super::existing_file(&args.manifest, "manifest")?;
     let plan = Plan::load(&args.manifest)?;
     if args.json {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::query::{self, Format};
 
 #[derive(Debug, clap::Args)]
-pub struct QueryArgs {
+pub(crate) struct QueryArgs {
     /// The dataset: a folder or an s3:// prefix written by `icesat2 run`.
     dataset: String,
     /// One SQL query over the table `segments`.
@@ -24,7 +24,7 @@ pub struct QueryArgs {
     memory_mb: Option<u64>,
 }
 
-pub fn run(args: QueryArgs) -> anyhow::Result<u8> {
+pub(crate) fn run(args: QueryArgs) -> anyhow::Result<u8> {
     let memory_mb = args.memory_mb.unwrap_or_else(query::default_memory_mb);
     let rows = query::run(
         &args.dataset,

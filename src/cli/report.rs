@@ -7,7 +7,7 @@ use anyhow::Context;
 use crate::report::{charts, quicklook};
 
 #[derive(Debug, clap::Args)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     /// The dataset: a folder or an s3:// prefix written by `icesat2 run`.
     dataset: String,
     /// Where to write the HTML report (default report.html, unless only
@@ -22,7 +22,7 @@ pub struct ReportArgs {
     color: Option<String>,
 }
 
-pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
+pub(crate) fn run(args: ReportArgs) -> anyhow::Result<u8> {
     let summary = quicklook::summarize(&args.dataset, args.color.as_deref(), None)?;
     if let Some(png) = &args.png {
         let path = std::path::absolute(png).with_context(|| png.display().to_string())?;

@@ -7,7 +7,7 @@ use crate::pipeline::{self, RunOptions};
 use crate::plan::{Plan, Shard};
 
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The manifest (YAML).
     manifest: PathBuf,
     /// This worker's share of the granules, K/N with K in 0..N.
@@ -21,7 +21,7 @@ pub struct RunArgs {
     fresh: bool,
 }
 
-pub fn run(args: RunArgs) -> anyhow::Result<u8> {
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<u8> {
     super::existing_file(&args.manifest, "manifest")?;
     let clock = Instant::now();
     let plan = Plan::load(&args.manifest)?;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
-pub struct SynthArgs {
+pub(crate) struct SynthArgs {
     /// Folder to write the granules into.
     #[arg(long)]
     out: PathBuf,
@@ -40,7 +40,7 @@ enum LayoutArg {
 }
 
 #[cfg(feature = "hdf5")]
-pub fn run(args: SynthArgs) -> anyhow::Result<u8> {
+pub(crate) fn run(args: SynthArgs) -> anyhow::Result<u8> {
     let near = args.near.as_deref().map(parse_near).transpose()?;
     let options = crate::synth::SynthOptions {
         granules: args.granules,

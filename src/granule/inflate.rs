@@ -40,11 +40,11 @@ use libdeflate_sys::{
 
 /// The largest chunk (decoded bytes) of the datasets a file has laid out.
 #[derive(Debug, Default, Clone)]
-pub struct ChunkLimit(Arc<AtomicUsize>);
+pub(crate) struct ChunkLimit(Arc<AtomicUsize>);
 
 impl ChunkLimit {
     /// Records a dataset's chunk size.
-    pub fn raise(&self, chunk_bytes: u64) {
+    pub(crate) fn raise(&self, chunk_bytes: u64) {
         let bytes = usize::try_from(chunk_bytes).unwrap_or(usize::MAX);
         self.0.fetch_max(bytes, Ordering::Relaxed);
     }
@@ -56,7 +56,7 @@ impl ChunkLimit {
 
 /// The filters for one file: hdf5-reader's, with deflate and shuffle
 /// undone here.
-pub fn registry(limit: ChunkLimit, cap: usize) -> FilterRegistry {
+pub(crate) fn registry(limit: ChunkLimit, cap: usize) -> FilterRegistry {
     let mut registry = FilterRegistry::new();
     registry.register(
         FILTER_SHUFFLE,
@@ -99,7 +99,7 @@ fn output_bounds(compressed: usize, largest_chunk: usize, cap: usize) -> (usize,
 
 /// Why a stream did not decode.
 #[derive(Debug)]
-pub enum Inflate {
+pub(crate) enum Inflate {
     /// It decodes to more than this many bytes.
     TooLarge(usize),
     Failed(String),
@@ -135,7 +135,7 @@ thread_local! {
 
 /// Decodes one zlib stream (trailing bytes after it are ignored, as zlib
 /// does) of at most `bound` bytes.
-pub fn inflate(data: &[u8], bound: usize) -> Result<Vec<u8>, Inflate> {
+pub(crate) fn inflate(data: &[u8], bound: usize) -> Result<Vec<u8>, Inflate> {
     let failed = |why: &str| Inflate::Failed(why.to_string());
     let mut output: Vec<u8> = Vec::new();
     output
@@ -192,7 +192,7 @@ pub fn inflate(data: &[u8], bound: usize) -> Result<Vec<u8>, Inflate> {
 /// (2.4% of the bulk benchmark's instructions, for its 4-byte integer
 /// columns); here the common widths go a block of 16 elements at a time
 /// through fixed-size arrays, which the compiler unrolls without checks.
-pub fn unshuffle(data: &[u8], element_size: usize) -> Vec<u8> {
+pub(crate) fn unshuffle(data: &[u8], element_size: usize) -> Vec<u8> {
     let elements = if element_size > 1 {
         data.len() / element_size
     } else {
