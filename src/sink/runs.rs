@@ -741,4 +741,182 @@ mod tests {
             (0, 1, 2, 8, 9)
         );
     }
+
+    /// An integer as bytes that sort as the integers do.
+    fn ordered(value: i64) -> Vec<u8> {
+        ((value as u64) ^ (1 << 63)).to_be_bytes().to_vec()
+    }
+
+    /// What a column-index page says: its minimum and maximum as i64
+    /// (INT32) or bytes (text).
+    fn page_bounds(metadata: &ParquetMetaData, page: usize) -> (Vec<u8>, Vec<u8>) {
+        match &metadata.column_index().unwrap()[0][0] {
+            ColumnIndexMetaData::INT32(index) => (
+                ordered(i64::from(*index.min_value(page).unwrap())),
+                ordered(i64::from(*index.max_value(page).unwrap())),
+            ),
+            ColumnIndexMetaData::BYTE_ARRAY(index) => (
+                index.min_value(page).unwrap().to_vec(),
+                index.max_value(page).unwrap().to_vec(),
+            ),
+            other => panic!("unexpected column index {other:?}"),
+        }
+    }
+
+    /// Every page of the file's column index bounds exactly the rows the
+    /// offset index places on it (`keys`: each row's value, ordered as the
+    /// column orders it).
+    fn check_pages(metadata: &ParquetMetaData, keys: &[Vec<u8>]) {
+        let locations = metadata.offset_index().unwrap()[0][0].page_locations();
+        for (page, location) in locations.iter().enumerate() {
+            let start = location.first_row_index as usize;
+            let end = locations
+                .get(page + 1)
+                .map_or(keys.len(), |next| next.first_row_index as usize);
+            let rows = &keys[start..end];
+            let bounds = (
+                rows.iter().min().unwrap().clone(),
+                rows.iter().max().unwrap().clone(),
+            );
+            assert_eq!(page_bounds(metadata, page), bounds, "page {page}");
+        }
+    }
+
+    #[test]
+    fn random_runs_agree_with_parquets_own_writer() {
+        use parquet::arrow::ArrowWriter;
+        use rand::{Rng, SeedableRng};
+
+        let texts = [
+            "gt1l",
+            "gt1r",
+            "gt2l",
+            "strong",
+            "weak",
+            "",
+            "ATL08_20190419091339",
+        ];
+        let types = [
+            DataType::Utf8,
+            DataType::Int8,
+            DataType::Int16,
+            DataType::Int32,
+            DataType::UInt8,
+            DataType::UInt16,
+        ];
+        for seed in 0..24u64 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let data_type = types[seed as usize % types.len()].clone();
+            let page_rows = [7, 100, 1024, 20_000][rng.random_range(0..4)];
+            // Runs of 40 to 3,000 rows of values drawn from a few.
+            let (low, high): (i64, i64) = match data_type {
+                DataType::Int8 => (-128, 127),
+                DataType::Int16 => (-32_768, 32_767),
+                DataType::Int32 => (i64::from(i32::MIN), i64::from(i32::MAX)),
+                DataType::UInt8 => (0, 255),
+                DataType::UInt16 => (0, 65_535),
+                _ => (0, texts.len() as i64 - 1),
+            };
+            let pool: Vec<i64> = (0..rng.random_range(1..6))
+                .map(|_| rng.random_range(low..=high))
+                .collect();
+            let mut values: Vec<i64> = Vec::new();
+            for _ in 0..rng.random_range(1..30) {
+                let value = pool[rng.random_range(0..pool.len())];
+                values.extend(std::iter::repeat_n(value, rng.random_range(40..3_000)));
+            }
+            let whole: ArrayRef = match data_type {
+                DataType::Utf8 => Arc::new(StringArray::from_iter_values(
+                    values.iter().map(|&v| texts[v as usize]),
+                )),
+                _ => arrow::compute::cast(
+                    &arrow::array::Int64Array::from(values.clone()),
+                    &data_type,
+                )
+                .unwrap(),
+            };
+            let keys: Vec<Vec<u8>> = match data_type {
+                DataType::Utf8 => values
+                    .iter()
+                    .map(|&v| texts[v as usize].as_bytes().to_vec())
+                    .collect(),
+                _ => values.iter().map(|&v| ordered(v)).collect(),
+            };
+            // The rows in arrays cut at random places, as batches come.
+            let mut arrays: Vec<ArrayRef> = Vec::new();
+            let mut at = 0;
+            while at < values.len() {
+                let length = rng.random_range(1..=values.len() - at);
+                arrays.push(whole.slice(at, length));
+                at += length;
+            }
+            let properties = properties(page_rows);
+            let ours = written_as(data_type.clone(), &arrays, properties.clone());
+
+            let schema = Arc::new(Schema::new(vec![Field::new(
+                "name",
+                data_type.clone(),
+                false,
+            )]));
+            let mut writer =
+                ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties)).unwrap();
+            let batch = arrow::array::RecordBatch::try_new(schema, vec![whole.clone()]).unwrap();
+            writer.write(&batch).unwrap();
+            let theirs = Bytes::from(writer.into_inner().unwrap());
+
+            let label = format!("seed {seed}, {data_type}, {page_rows} rows a page");
+            let read_all = |file: &Bytes, selection: Option<RowSelection>| -> Vec<ArrayRef> {
+                let mut builder = ParquetRecordBatchReaderBuilder::try_new(file.clone()).unwrap();
+                if let Some(selection) = selection {
+                    builder = builder.with_row_selection(selection);
+                }
+                builder
+                    .build()
+                    .unwrap()
+                    .map(|batch| batch.unwrap().column(0).clone())
+                    .collect()
+            };
+            let concat = |arrays: Vec<ArrayRef>| {
+                let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+                arrow::compute::concat(&refs).unwrap()
+            };
+            assert_eq!(
+                concat(read_all(&ours, None)).as_ref(),
+                whole.as_ref(),
+                "{label}"
+            );
+            assert_eq!(
+                concat(read_all(&theirs, None)).as_ref(),
+                whole.as_ref(),
+                "{label}"
+            );
+            let skip = rng.random_range(0..values.len());
+            let take = rng.random_range(1..=values.len() - skip);
+            let selection = || {
+                RowSelection::from(vec![
+                    RowSelector::skip(skip),
+                    RowSelector::select(take),
+                    RowSelector::skip(values.len() - skip - take),
+                ])
+            };
+            assert_eq!(
+                concat(read_all(&ours, Some(selection()))).as_ref(),
+                whole.slice(skip, take).as_ref(),
+                "{label}: rows {skip}..{}",
+                skip + take
+            );
+
+            let (ours, theirs) = (metadata_of(&ours), metadata_of(&theirs));
+            let (a, b) = (ours.row_group(0).column(0), theirs.row_group(0).column(0));
+            assert_eq!(a.num_values(), b.num_values(), "{label}");
+            assert_eq!(a.statistics(), b.statistics(), "{label}");
+            assert_eq!(
+                a.unencoded_byte_array_data_bytes(),
+                b.unencoded_byte_array_data_bytes(),
+                "{label}"
+            );
+            check_pages(&ours, &keys);
+            check_pages(&theirs, &keys);
+        }
+    }
 }
