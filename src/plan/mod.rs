@@ -3,7 +3,10 @@
 //! manifest can get wrong is found here, before any granule is read or any
 //! output is created.
 
+mod source;
 pub mod tracks;
+
+pub use source::{CmrSource, Source};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,8 +14,8 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::catalog::cmr::{self, Cmr, Collection, Filter, Search};
-use crate::catalog::{self, GranuleRef, Location};
+use crate::catalog::cmr::{self};
+use crate::catalog::{self, GranuleRef};
 use crate::granule::{
     BEAMS, BeamSelection, GranuleName, OutputVariable, Request, TimeWindow, output_schema,
     variables,
@@ -21,9 +24,6 @@ use crate::manifest::{BeamsSpec, Manifest, ManifestError};
 use crate::region::Region;
 use crate::sink::{Output, PartitionKey, WriterSettings};
 use crate::store::Access;
-use crate::store::auth::EarthdataAuth;
-use crate::store::https::{EDL_HOST, NasaClient, TokenHosts, authority};
-use crate::store::s3::{NsidcCredentials, S3Access};
 use tracks::{TrackLines, TrackSelection};
 
 /// NSIDC's endpoint for temporary S3 credentials.
@@ -135,24 +135,64 @@ fn writer_settings(
     })
 }
 
+/// The first stage of planning: the manifest validated into everything a
+/// run needs but its granules and clients, with no network I/O (files the
+/// manifest names are read: the region, orbits; paths are checked).
+/// `resolve` is the second stage (ripgrep's low-level and high-level
+/// arguments).
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub name: String,
+    pub manifest_path: PathBuf,
+    pub manifest_sha256: String,
+    pub manifest_text: String,
+    pub request: Request,
+    /// The manifest's release, if it gives one.
+    pub release: Option<String>,
+    pub track_buffer_deg: f64,
+    pub tracks: TrackSelection,
+    pub source: Source,
+    /// The time window as CMR takes it.
+    pub temporal: cmr::Temporal,
+    pub output: Output,
+    pub partition_by: Vec<PartitionKey>,
+    pub writer: WriterSettings,
+}
+
 impl Plan {
-    /// Loads, validates and plans a manifest file.
+    /// Loads, validates and plans a manifest file: `validate`, then
+    /// `Validated::resolve`.
     pub fn load(manifest_path: &Path) -> Result<Plan, PlanError> {
+        Plan::validate(manifest_path)?.resolve()
+    }
+
+    /// The first stage alone: reads and validates a manifest file.
+    pub fn validate(manifest_path: &Path) -> Result<Validated, PlanError> {
         let manifest = Manifest::load(manifest_path)?;
         let text =
             std::fs::read_to_string(manifest_path).map_err(|source| ManifestError::Read {
                 file: manifest_path.display().to_string(),
                 source,
             })?;
-        Plan::from_manifest(manifest, manifest_path, text)
+        Validated::from_manifest(manifest, manifest_path, text)
     }
 
-    /// Plans a parsed manifest; relative paths resolve against `manifest_path`'s folder.
+    /// Granules the run reads.
+    pub fn to_read(&self) -> impl Iterator<Item = &PlannedGranule> {
+        self.granules
+            .iter()
+            .filter(|granule| granule.skip.is_none())
+    }
+}
+
+impl Validated {
+    /// Validates a parsed manifest; relative paths resolve against
+    /// `manifest_path`'s folder.
     pub fn from_manifest(
         manifest: Manifest,
         manifest_path: &Path,
         text: String,
-    ) -> Result<Plan, PlanError> {
+    ) -> Result<Validated, PlanError> {
         let base = manifest_path
             .parent()
             .map(Path::to_path_buf)
@@ -185,7 +225,7 @@ impl Plan {
                 format!("'{}' is not supported; only ATL08", manifest.product),
             ));
         }
-        let mut release = match &manifest.release {
+        let release = match &manifest.release {
             Some(release)
                 if release.0.len() == 3 && release.0.bytes().all(|b| b.is_ascii_digit()) =>
             {
@@ -407,240 +447,60 @@ impl Plan {
         let writer = writer_settings(&manifest.output)
             .map_err(|(field, message)| field_error(&format!("output.{field}"), message))?;
 
-        // Source.
-        let source = &manifest.source;
-        let n_sources = [
-            source.local.is_some(),
-            source.urls.is_some(),
-            source.cmr.is_some(),
-        ]
-        .iter()
-        .filter(|given| **given)
-        .count();
-        if n_sources != 1 {
-            return Err(field_error(
-                "source",
-                "give exactly one of `local`, `urls`, `cmr`".into(),
-            ));
-        }
-        let mut warnings = Vec::new();
-        let mut access = Access::default();
-        let mut collection_note = None;
-        let (granule_refs, source_kind, prune_by_track) = if let Some(local) = &source.local {
-            let folder = resolve(&base, &local.path);
-            if !folder.is_dir() {
-                return Err(field_error(
-                    "source.local.path",
-                    format!("{} is not a folder", folder.display()),
-                ));
-            }
-            let (refs, notes) = catalog::list_local(&folder)
-                .map_err(|err| field_error("source.local.path", err.to_string()))?;
-            warnings.extend(notes);
-            (refs, "local".to_string(), true)
-        } else if let Some(urls) = &source.urls {
-            let mut refs = Vec::with_capacity(urls.len());
-            for (index, url) in urls.iter().enumerate() {
-                let field = format!("source.urls[{index}]");
-                let location = match url.split_once("://") {
-                    Some(("file", rest)) => Location::Local(PathBuf::from(rest)),
-                    Some(_) => Location::parse_url(url).ok_or_else(|| {
-                        field_error(
-                            &field,
-                            format!("'{url}' is not a file://, s3:// or https:// URL of a granule"),
-                        )
-                    })?,
-                    None => Location::Local(resolve(&base, url)),
-                };
-                if let Location::Local(path) = &location
-                    && !path.is_file()
-                {
-                    return Err(field_error(
-                        &field,
-                        format!("{}: no such file", path.display()),
-                    ));
-                }
-                refs.push(GranuleRef {
-                    name: location.file_name(),
-                    location,
-                    size_hint: None,
-                });
-            }
-            if refs
-                .iter()
-                .any(|r| !matches!(r.location, Location::Local(_)))
-            {
-                let auth = EarthdataAuth::resolve(None, EDL_HOST)
-                    .map_err(|message| field_error("source.urls", message))?;
-                let client = NasaClient::new(auth, None, TokenHosts::earthdata())
-                    .map_err(|err| field_error("source.urls", err.to_string()))?;
-                let credentials_url = url::Url::parse(CREDENTIALS_URL)
-                    .map_err(|err| field_error("source.urls", err.to_string()))?;
-                access.s3 = Some(S3Access::new(
-                    Arc::new(NsidcCredentials::new(client.clone(), credentials_url)),
-                    None,
-                ));
-                access.https = Some(client);
-            }
-            (refs, "urls".to_string(), true)
-        } else if let Some(spec) = &source.cmr {
-            let field = |name: &str| format!("source.cmr.{name}");
-            let parse_url = |name: &str, text: &str| {
-                url::Url::parse(text).map_err(|err| {
-                    field_error(&field(name), format!("'{text}' is not a URL: {err}"))
-                })
-            };
-            let by_track = match spec.tracks.as_deref().unwrap_or("rgt") {
-                "rgt" => true,
-                "spatial" => false,
-                other => {
-                    return Err(field_error(
-                        &field("tracks"),
-                        format!("'{other}' is not rgt or spatial"),
-                    ));
-                }
-            };
-            let use_s3 = match spec.access.as_deref().unwrap_or("https") {
-                "s3" => true,
-                "https" => false,
-                other => {
-                    return Err(field_error(
-                        &field("access"),
-                        format!("'{other}' is not s3 or https"),
-                    ));
-                }
-            };
-            let edl_url = spec
-                .edl_url
-                .as_deref()
-                .map(|text| parse_url("edl_url", text))
-                .transpose()?;
-            let edl_host = edl_url
-                .as_ref()
-                .map(authority)
-                .unwrap_or_else(|| EDL_HOST.to_string());
-            let token_file = spec.token_file.as_deref().map(|file| resolve(&base, file));
-            let auth = EarthdataAuth::resolve(token_file.as_deref(), &edl_host)
-                .map_err(|message| field_error(&field("token_file"), message))?;
-            if auth.is_anonymous() {
-                return Err(field_error(
-                    "source.cmr",
-                    format!(
-                        "no Earthdata Login credentials: set source.cmr.token_file or EARTHDATA_TOKEN, or add {edl_host} to ~/.netrc"
-                    ),
-                ));
-            }
-            let token_hosts = TokenHosts::earthdata()
-                .with_urls(
-                    [&spec.cmr_url, &spec.credentials_url, &spec.s3_endpoint]
-                        .into_iter()
-                        .flatten()
-                        .map(String::as_str),
-                )
-                .with_entries(spec.token_hosts.as_deref().unwrap_or_default())
-                .map_err(|message| field_error(&field("token_hosts"), message))?;
-            let client = NasaClient::new(auth, edl_url.as_ref(), token_hosts)
-                .map_err(|err| field_error("source.cmr", err.to_string()))?;
-            let cmr_url = parse_url("cmr_url", spec.cmr_url.as_deref().unwrap_or(cmr::CMR_URL))?;
-            let provider = spec
-                .provider
-                .clone()
-                .unwrap_or_else(|| PROVIDER.to_string());
-            let cmr = Cmr::new(client.clone(), cmr_url);
-            let collection_id = match &spec.collection {
-                Some(id) => {
-                    collection_note = Some(format!("{id} (source.cmr.collection)"));
-                    id.clone()
-                }
-                None => {
-                    // The collection of the release asked for, else the
-                    // newest CMR lists; either way one CMR knows.
-                    let collections = crate::store::runtime()
-                        .block_on(cmr.collections("ATL08", &provider))
-                        .map_err(|err| field_error("source.cmr", err.to_string()))?;
-                    let chosen =
-                        cmr::pick_collection(&collections, "ATL08", &provider, release.as_deref())
-                            .map_err(|message| {
-                                field_error(
-                                    if release.is_some() {
-                                        "release"
-                                    } else {
-                                        "source.cmr"
-                                    },
-                                    message,
-                                )
-                            })?;
-                    let newest = if release.is_none() {
-                        ", the newest CMR lists"
-                    } else {
-                        ""
-                    };
-                    collection_note = Some(format!(
-                        "{} (ATL08 version {}{newest})",
-                        chosen.concept_id, chosen.version
-                    ));
-                    if release.is_none() {
-                        release = cmr::version_number(&chosen.version)
-                            .map(|number| format!("{number:03}"));
-                    }
-                    chosen.concept_id.clone()
-                }
-            };
-            let collection = Collection::ConceptId(collection_id);
-            let filter = if by_track {
-                Filter::Names(cmr::track_patterns("ATL08", &tracks.rgts, &tracks.regions))
-            } else {
-                Filter::Polygons(region.polygons().map(cmr_polygon).collect())
-            };
-            let temporal = cmr_temporal(&manifest, time_window);
-            let search = Search {
-                collection,
-                temporal,
-                filter,
-            };
-            let found = if matches!(&search.filter, Filter::Names(patterns) if patterns.is_empty())
-            {
-                Vec::new()
-            } else {
-                crate::store::runtime()
-                    .block_on(cmr.granules(&search))
-                    .map_err(|err| field_error("source.cmr", err.to_string()))?
-            };
-            let mut refs = Vec::with_capacity(found.len());
-            for granule in &found {
-                match granule.to_ref(use_s3) {
-                    Some(granule_ref) => refs.push(granule_ref),
-                    None => warnings.push(format!(
-                        "{}: CMR lists no {} link; left out",
-                        granule.name,
-                        if use_s3 { "s3://" } else { "https://" }
-                    )),
-                }
-            }
-            if use_s3 {
-                let credentials_url = parse_url(
-                    "credentials_url",
-                    spec.credentials_url.as_deref().unwrap_or(CREDENTIALS_URL),
-                )?;
-                let credentials = NsidcCredentials::new(client.clone(), credentials_url);
-                access.s3 = Some(S3Access::new(
-                    Arc::new(credentials),
-                    spec.s3_endpoint.clone(),
-                ));
-            }
-            access.https = Some(client);
-            (
-                refs,
-                format!("cmr {}", if by_track { "rgt" } else { "spatial" }),
-                by_track,
-            )
-        } else {
-            return Err(field_error(
-                "source",
-                "give exactly one of `local`, `urls`, `cmr`".into(),
-            ));
+        let source = Source::validate(&manifest.source, &base)
+            .map_err(|(field, message)| field_error(&field, message))?;
+        let temporal = cmr_temporal(&manifest, time_window);
+        let schema = output_schema(&variables_out);
+        let request = Request {
+            variables: variables_out,
+            beams,
+            night_only: manifest.filters.night_only,
+            drop_fill: manifest.filters.drop_fill.clone(),
+            time_window,
+            region: Arc::new(region),
+            schema,
         };
+        let manifest_sha256 = hex(&Sha256::digest(text.as_bytes()));
+        Ok(Validated {
+            name,
+            manifest_path: manifest_path.to_path_buf(),
+            manifest_sha256,
+            manifest_text: text,
+            request,
+            release,
+            track_buffer_deg,
+            tracks,
+            source,
+            temporal,
+            output,
+            partition_by,
+            writer,
+        })
+    }
 
+    /// The second stage: lists the granules (a local folder, or a CMR
+    /// search), reads the credentials and makes the clients that will read
+    /// the granules, and says which granules are skipped and why.
+    pub fn resolve(self) -> Result<Plan, PlanError> {
+        let label = self.manifest_path.display().to_string();
+        let resolved = self
+            .source
+            .resolve(source::Wanted {
+                release: self.release.as_deref(),
+                region: &self.request.region,
+                tracks: &self.tracks,
+                temporal: self.temporal,
+            })
+            .map_err(|(field, message)| PlanError::Field {
+                manifest: label,
+                field,
+                message,
+            })?;
+        let release = resolved.release;
+        let tracks = self.tracks;
+        let time_window = self.request.time_window;
+        let granule_refs = resolved.refs;
+        let prune_by_track = resolved.prune_by_track;
         let superseded = catalog::superseded(&granule_refs);
         let granules = granule_refs
             .into_iter()
@@ -657,42 +517,24 @@ impl Plan {
             })
             .collect();
 
-        let schema = output_schema(&variables_out);
-        let request = Request {
-            variables: variables_out,
-            beams,
-            night_only: manifest.filters.night_only,
-            drop_fill: manifest.filters.drop_fill.clone(),
-            time_window,
-            region: Arc::new(region),
-            schema,
-        };
-        let manifest_sha256 = hex(&Sha256::digest(text.as_bytes()));
         Ok(Plan {
-            name,
-            manifest_path: manifest_path.to_path_buf(),
-            manifest_sha256,
-            manifest_text: text,
-            request,
+            name: self.name,
+            manifest_path: self.manifest_path,
+            manifest_sha256: self.manifest_sha256,
+            manifest_text: self.manifest_text,
+            request: self.request,
             release,
-            collection: collection_note,
-            track_buffer_deg,
+            collection: resolved.collection,
+            track_buffer_deg: self.track_buffer_deg,
             tracks,
-            source_kind,
-            access: Arc::new(access),
-            output,
-            partition_by,
-            writer,
+            source_kind: resolved.kind,
+            access: Arc::new(resolved.access),
+            output: self.output,
+            partition_by: self.partition_by,
+            writer: self.writer,
             granules,
-            warnings,
+            warnings: resolved.warnings,
         })
-    }
-
-    /// Granules the run reads.
-    pub fn to_read(&self) -> impl Iterator<Item = &PlannedGranule> {
-        self.granules
-            .iter()
-            .filter(|granule| granule.skip.is_none())
     }
 }
 

@@ -389,3 +389,46 @@ fn missing_manifest() {
         run.stderr()
     );
 }
+
+#[test]
+fn validation_is_a_stage_of_its_own_without_the_network() {
+    use icesat2::plan::{Plan, Source};
+    // A CMR that nothing listens on and no credentials anywhere: the
+    // manifest validates (URLs parsed, hosts checked); only resolving it
+    // reads credentials and searches.
+    let work = Workdir::new();
+    let cmr = GOOD.replace(
+        "  local: { path: granules }\n",
+        "  cmr: { access: s3, cmr_url: 'http://127.0.0.1:9/search', token_file: missing-token.txt, token_hosts: [data.example.org] }\n",
+    );
+    work.write("m.yaml", &cmr);
+    let validated = Plan::validate(&work.join("m.yaml")).unwrap();
+    let Source::Cmr(spec) = &validated.source else {
+        panic!("{:?}", validated.source);
+    };
+    assert!(spec.use_s3 && spec.by_track);
+    assert_eq!(spec.cmr_url.as_str(), "http://127.0.0.1:9/search");
+    assert_eq!(validated.request.variables.len(), 1);
+    let err = validated.resolve().unwrap_err().to_string();
+    assert!(err.contains("source.cmr.token_file"), "{err}");
+
+    // Field errors are found by validation alone.
+    for (field, bad) in [
+        ("source.cmr.tracks", "tracks: nearby"),
+        ("source.cmr.access", "access: ftp"),
+        ("source.cmr.cmr_url", "cmr_url: 'not a url'"),
+        ("source.cmr.token_hosts", "token_hosts: ['https://x.org']"),
+    ] {
+        work.write(
+            "m.yaml",
+            &GOOD.replace(
+                "  local: { path: granules }\n",
+                &format!("  cmr: {{ {bad} }}\n"),
+            ),
+        );
+        let err = Plan::validate(&work.join("m.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(field), "{bad}: {err}");
+    }
+}
