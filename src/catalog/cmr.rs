@@ -19,6 +19,7 @@ use url::Url;
 
 use super::{GranuleRef, Location};
 use crate::store::https::{MAX_ATTEMPTS, NasaClient, retry_after};
+use crate::store::retry::{Attempt, Backoff};
 
 /// CMR's production search endpoint.
 pub const CMR_URL: &str = "https://cmr.earthdata.nasa.gov";
@@ -285,95 +286,91 @@ impl Cmr {
         let query = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params)
             .finish();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut headers = HeaderMap::new();
-            if let Some(after) = search_after.and_then(|after| after.parse().ok()) {
-                headers.insert("CMR-Search-After", after);
-            }
-            headers.insert("Client-Id", "icesat2".parse().expect("static header"));
-            let request = if query.len() > MAX_GET_QUERY {
-                self.client
-                    .http()
-                    .post(endpoint.clone())
-                    .header(
-                        reqwest::header::CONTENT_TYPE,
-                        "application/x-www-form-urlencoded",
-                    )
-                    .body(query.clone())
-            } else {
-                let mut url = endpoint.clone();
-                url.set_query(Some(&query));
-                self.client.http().get(url)
-            };
-            let result = self
-                .client
-                .authorize(request, endpoint)
-                .headers(headers)
-                .timeout(Duration::from_secs(120))
-                .send()
-                .await;
-            let wait = match result {
-                Ok(response) => {
-                    let status = response.status();
-                    if status.is_success() {
-                        let next = response
-                            .headers()
-                            .get("CMR-Search-After")
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_string);
-                        match read_items(response).await {
-                            Ok(items) => return Ok((items, next)),
-                            Err(message) if attempt >= MAX_ATTEMPTS => {
-                                return Err(CmrError::Malformed(format!(
-                                    "{message} ({attempt} attempts)"
-                                )));
-                            }
-                            // Cut off or garbled on the way: ask again.
-                            Err(_) => None,
-                        }
-                    } else if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-                        let wait = retry_after(&response);
-                        if attempt >= MAX_ATTEMPTS {
-                            let message = cmr_message(response).await;
-                            return Err(CmrError::Unavailable {
-                                url: endpoint.to_string(),
-                                message: format!("{status}: {message}"),
-                            });
-                        }
-                        wait
-                    } else {
-                        let message = cmr_message(response).await;
-                        return Err(
-                            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN
-                            {
-                                CmrError::Unauthorized {
-                                    status: status.as_u16(),
-                                    message,
-                                }
-                            } else {
-                                CmrError::Rejected {
-                                    status: status.as_u16(),
-                                    message,
-                                }
-                            },
-                        );
-                    }
+        let backoff = Backoff {
+            attempts: MAX_ATTEMPTS,
+            first: Duration::from_millis(200),
+            cap: Duration::from_secs(60),
+        };
+        let query = &query;
+        backoff
+            .run(|attempt| async move {
+                let mut headers = HeaderMap::new();
+                if let Some(after) = search_after.and_then(|after| after.parse().ok()) {
+                    headers.insert("CMR-Search-After", after);
                 }
-                Err(err) => {
-                    if attempt >= MAX_ATTEMPTS {
-                        return Err(CmrError::Unavailable {
+                headers.insert("Client-Id", "icesat2".parse().expect("static header"));
+                let request = if query.len() > MAX_GET_QUERY {
+                    self.client
+                        .http()
+                        .post(endpoint.clone())
+                        .header(
+                            reqwest::header::CONTENT_TYPE,
+                            "application/x-www-form-urlencoded",
+                        )
+                        .body(query.clone())
+                } else {
+                    let mut url = endpoint.clone();
+                    url.set_query(Some(query));
+                    self.client.http().get(url)
+                };
+                let result = self
+                    .client
+                    .authorize(request, endpoint)
+                    .headers(headers)
+                    .timeout(Duration::from_secs(120))
+                    .send()
+                    .await;
+                let response = match result {
+                    Ok(response) => response,
+                    Err(err) => {
+                        let err = CmrError::Unavailable {
                             url: endpoint.to_string(),
                             message: err.without_url().to_string(),
-                        });
+                        };
+                        return Attempt::Again(err, None);
                     }
-                    None
+                };
+                let status = response.status();
+                if status.is_success() {
+                    let next = response
+                        .headers()
+                        .get("CMR-Search-After")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    match read_items(response).await {
+                        Ok(items) => Attempt::Done(Ok((items, next))),
+                        // Cut off or garbled on the way: ask again.
+                        Err(message) => Attempt::Again(
+                            CmrError::Malformed(format!("{message} ({attempt} attempts)")),
+                            None,
+                        ),
+                    }
+                } else if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                    let wait = retry_after(&response);
+                    let message = cmr_message(response).await;
+                    let err = CmrError::Unavailable {
+                        url: endpoint.to_string(),
+                        message: format!("{status}: {message}"),
+                    };
+                    Attempt::Again(err, wait)
+                } else {
+                    let message = cmr_message(response).await;
+                    Attempt::Done(Err(
+                        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                            CmrError::Unauthorized {
+                                status: status.as_u16(),
+                                message,
+                            }
+                        } else {
+                            CmrError::Rejected {
+                                status: status.as_u16(),
+                                message,
+                            }
+                        },
+                    ))
                 }
-            };
-            let backoff = Duration::from_millis(200) * 2u32.pow(attempt - 1);
-            tokio::time::sleep(wait.unwrap_or(backoff).min(Duration::from_secs(60))).await;
-        }
+            })
+            .await
     }
 }
 

@@ -33,6 +33,7 @@ use url::{Host, Url};
 
 use super::StoreError;
 use super::auth::EarthdataAuth;
+use super::retry::{Attempt, Backoff};
 
 /// Default Earthdata Login host.
 pub const EDL_HOST: &str = "urs.earthdata.nasa.gov";
@@ -281,36 +282,33 @@ impl NasaClient {
         url: &Url,
         range: Option<Range<u64>>,
     ) -> Result<reqwest::Response, StoreError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self.follow(url, range.clone()).await;
-            let retry_after = match &result {
-                Ok(response)
-                    if response.status().is_server_error()
-                        || response.status() == StatusCode::TOO_MANY_REQUESTS =>
-                {
-                    Some(retry_after(response))
+        let backoff = Backoff {
+            attempts: MAX_ATTEMPTS,
+            first: self.backoff,
+            cap: Duration::from_secs(60),
+        };
+        backoff
+            .run(|attempt| {
+                let range = range.clone();
+                async move {
+                    match self.follow(url, range).await {
+                        Ok(response)
+                            if response.status().is_server_error()
+                                || response.status() == StatusCode::TOO_MANY_REQUESTS =>
+                        {
+                            let wait = retry_after(&response);
+                            let err = StoreError::Http {
+                                url: redact(url),
+                                message: format!("{} after {attempt} attempts", response.status()),
+                            };
+                            Attempt::Again(err, wait)
+                        }
+                        Err(err @ StoreError::Transient { .. }) => Attempt::Again(err, None),
+                        result => Attempt::Done(result),
+                    }
                 }
-                Ok(_) => return result,
-                Err(StoreError::Transient { .. }) => Some(None),
-                Err(_) => return result,
-            };
-            if attempt >= MAX_ATTEMPTS {
-                return match result {
-                    Ok(response) => Err(StoreError::Http {
-                        url: redact(url),
-                        message: format!("{} after {attempt} attempts", response.status()),
-                    }),
-                    Err(err) => Err(err),
-                };
-            }
-            let wait = retry_after
-                .flatten()
-                .unwrap_or(self.backoff * 2u32.pow(attempt - 1))
-                .min(Duration::from_secs(60));
-            tokio::time::sleep(wait).await;
-        }
+            })
+            .await
     }
 
     async fn follow(

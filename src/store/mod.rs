@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod https;
 pub mod remote;
+pub mod retry;
 pub mod s3;
 
 use std::path::Path;

@@ -16,6 +16,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
 
 use super::https::NasaClient;
+use super::retry::{Attempt, Backoff};
 use super::{Counters, StoreError};
 use crate::granule::GranuleError;
 use crate::granule::reader::Prefetch;
@@ -38,10 +39,21 @@ pub trait RangeSource: Send + Sync {
     fn label(&self) -> String;
 }
 
-/// How many times a range is tried when its transfer fails part way.
-const RANGE_ATTEMPTS: u32 = 4;
-/// The first retry of a range waits this long; each later one twice as long.
-const RANGE_BACKOFF: Duration = Duration::from_millis(200);
+/// How a range whose transfer fails part way is tried again.
+const RANGE_RETRY: Backoff = Backoff {
+    attempts: 4,
+    first: Duration::from_millis(200),
+    cap: Duration::from_secs(60),
+};
+
+/// A transient failure is tried again; any other is the answer.
+fn again_if_transient<T>(err: StoreError) -> Attempt<T, StoreError> {
+    if matches!(err, StoreError::Transient { .. }) {
+        Attempt::Again(err, None)
+    } else {
+        Attempt::Done(Err(err))
+    }
+}
 
 /// A `RangeSource` whose every answer is checked to be the whole range, and
 /// which tries a range again, with exponential backoff, when the transfer
@@ -63,27 +75,30 @@ impl Retrying {
 impl RangeSource for Retrying {
     async fn get_range(&self, range: Range<u64>) -> Result<Bytes, StoreError> {
         let expected = range.end - range.start;
-        let mut attempt = 1;
-        loop {
-            let err = match self.inner.get_range(range.clone()).await {
-                Ok(bytes) if bytes.len() as u64 == expected => return Ok(bytes),
-                Ok(bytes) => StoreError::Transient {
-                    url: self.inner.label(),
-                    message: format!(
-                        "expected {expected} bytes of {}..{}, got {}",
-                        range.start,
-                        range.end,
-                        bytes.len()
-                    ),
-                },
-                Err(err) => err,
-            };
-            if !matches!(err, StoreError::Transient { .. }) || attempt >= RANGE_ATTEMPTS {
-                return Err(err);
-            }
-            tokio::time::sleep(RANGE_BACKOFF * 2u32.pow(attempt - 1)).await;
-            attempt += 1;
-        }
+        let inner = &self.inner;
+        RANGE_RETRY
+            .run(|_| {
+                let range = range.clone();
+                async move {
+                    match inner.get_range(range.clone()).await {
+                        Ok(bytes) if bytes.len() as u64 == expected => Attempt::Done(Ok(bytes)),
+                        Ok(bytes) => Attempt::Again(
+                            StoreError::Transient {
+                                url: inner.label(),
+                                message: format!(
+                                    "expected {expected} bytes of {}..{}, got {}",
+                                    range.start,
+                                    range.end,
+                                    bytes.len()
+                                ),
+                            },
+                            None,
+                        ),
+                        Err(err) => again_if_transient(err),
+                    }
+                }
+            })
+            .await
     }
 
     async fn size(&self) -> Result<u64, StoreError> {
@@ -91,28 +106,28 @@ impl RangeSource for Retrying {
     }
 
     async fn get_head(&self, limit: u64) -> Result<(Bytes, u64), StoreError> {
-        let mut attempt = 1;
-        loop {
-            let err = match self.inner.get_head(limit).await {
-                Ok((bytes, size)) if bytes.len() as u64 == limit.min(size) => {
-                    return Ok((bytes, size));
-                }
-                Ok((bytes, size)) => StoreError::Transient {
-                    url: self.inner.label(),
-                    message: format!(
-                        "expected the first {} bytes, got {}",
-                        limit.min(size),
-                        bytes.len()
+        let inner = &self.inner;
+        RANGE_RETRY
+            .run(|_| async move {
+                match inner.get_head(limit).await {
+                    Ok((bytes, size)) if bytes.len() as u64 == limit.min(size) => {
+                        Attempt::Done(Ok((bytes, size)))
+                    }
+                    Ok((bytes, size)) => Attempt::Again(
+                        StoreError::Transient {
+                            url: inner.label(),
+                            message: format!(
+                                "expected the first {} bytes, got {}",
+                                limit.min(size),
+                                bytes.len()
+                            ),
+                        },
+                        None,
                     ),
-                },
-                Err(err) => err,
-            };
-            if !matches!(err, StoreError::Transient { .. }) || attempt >= RANGE_ATTEMPTS {
-                return Err(err);
-            }
-            tokio::time::sleep(RANGE_BACKOFF * 2u32.pow(attempt - 1)).await;
-            attempt += 1;
-        }
+                    Err(err) => again_if_transient(err),
+                }
+            })
+            .await
     }
 
     fn label(&self) -> String {
