@@ -7,6 +7,7 @@
 // items that exist (as object_store has them).
 #![warn(unreachable_pub, rustdoc::broken_intra_doc_links)]
 
+pub mod atomic;
 pub mod catalog;
 pub mod cli;
 pub mod dataset;

@@ -26,6 +26,7 @@ use datafusion::logical_expr::{
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 
+use crate::atomic::Staged;
 use crate::sink::PartitionKey;
 
 /// The table name queries see.
@@ -318,54 +319,6 @@ enum SinkKind {
     Parquet(parquet::arrow::ArrowWriter<Box<dyn Write + Send>>),
 }
 
-/// An output file written as `.NAME.tmp` beside its target; removed unless
-/// committed, so a failed query leaves no partial file.
-struct Staged {
-    temporary: PathBuf,
-    target: PathBuf,
-    committed: bool,
-}
-
-impl Staged {
-    fn create(target: &Path) -> Result<(Staged, std::fs::File), QueryError> {
-        let output_error = |err: &dyn std::fmt::Display| {
-            QueryError::Output(format!("{}: {err}", target.display()))
-        };
-        let folder = target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(folder).map_err(|err| output_error(&err))?;
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| output_error(&"not a file name"))?;
-        let temporary = folder.join(format!(".{name}.{}.tmp", std::process::id()));
-        let file = std::fs::File::create(&temporary).map_err(|err| output_error(&err))?;
-        let staged = Staged {
-            temporary,
-            target: target.to_path_buf(),
-            committed: false,
-        };
-        Ok((staged, file))
-    }
-
-    fn commit(mut self) -> Result<(), QueryError> {
-        std::fs::rename(&self.temporary, &self.target)
-            .map_err(|err| QueryError::Output(format!("{}: {err}", self.target.display())))?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.temporary);
-        }
-    }
-}
-
 /// Why a batch could not be written.
 enum SinkError {
     /// The memory limit refused the table output's rows.
@@ -395,7 +348,8 @@ impl Sink {
         };
         let (staged, writer): (Option<Staged>, Box<dyn Write + Send>) = match out {
             Some(path) => {
-                let (staged, file) = Staged::create(path)?;
+                let (staged, file) = Staged::create(path)
+                    .map_err(|err| QueryError::Output(format!("{}: {err}", path.display())))?;
                 (Some(staged), Box::new(std::io::BufWriter::new(file)))
             }
             None => (None, Box::new(std::io::BufWriter::new(std::io::stdout()))),
@@ -476,7 +430,7 @@ impl Sink {
         out.flush().map_err(|err| output_error(&err))?;
         drop(out);
         match self.staged {
-            Some(staged) => staged.commit(),
+            Some(staged) => staged.commit(false).map_err(|err| output_error(&err)),
             None => Ok(()),
         }
     }

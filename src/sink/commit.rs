@@ -1,7 +1,6 @@
 //! File commits: write under a hidden temporary name in the target folder,
 //! flush, then rename, so a reader sees a whole file or none.
 
-use std::io::Write;
 use std::path::Path;
 
 use super::SinkError;
@@ -29,30 +28,8 @@ pub fn write_atomically_with(
     bytes: &[u8],
     before_rename: impl FnOnce(),
 ) -> Result<(), SinkError> {
-    let io_error = |err: std::io::Error| SinkError::Io {
+    crate::atomic::write(path, bytes, before_rename).map_err(|err| SinkError::Io {
         path: path.display().to_string(),
         message: err.to_string(),
-    };
-    let folder = path
-        .parent()
-        .ok_or_else(|| io_error(std::io::Error::other("no parent folder")))?;
-    std::fs::create_dir_all(folder).map_err(io_error)?;
-    let file_name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = folder.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        before_rename();
-        std::fs::rename(&temporary, path)?;
-        // The rename itself is durable once the folder is synced.
-        std::fs::File::open(folder)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    result.map_err(io_error)
+    })
 }

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
 use chrono::{DateTime, TimeZone, Utc};
 use hdf5::types::VarLenUnicode;
 use hdf5::{Group, H5Type, Location};
@@ -37,10 +39,11 @@ pub(super) fn write_granule(
         options.layout.release()
     );
     let path = out.join(&name);
-    let temporary = out.join(format!(".{name}.tmp"));
+    let staged = crate::atomic::Staged::reserve(&path)?;
+    let temporary = staged.path();
     let result = (|| -> anyhow::Result<()> {
         let file = match options.layout {
-            Layout::R006 => hdf5::File::create(&temporary)?,
+            Layout::R006 => hdf5::File::create(temporary)?,
             Layout::R007 => hdf5::File::with_options()
                 .with_fcpl(|fcpl| {
                     fcpl.file_space_strategy(hdf5::file::FileSpaceStrategy::FreeSpaceManager {
@@ -50,7 +53,7 @@ pub(super) fn write_granule(
                     })
                     .file_space_page_size(R007_PAGE)
                 })
-                .create(&temporary)?,
+                .create(temporary)?,
         };
         write_top_level(&file, spec, options.layout.release(), start, end)?;
         for beam in BEAMS {
@@ -85,11 +88,8 @@ pub(super) fn write_granule(
         file.close()?;
         Ok(())
     })();
-    if let Err(err) = result {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(err.context(format!("writing {}", path.display())));
-    }
-    std::fs::rename(&temporary, &path)?;
+    result.with_context(|| format!("writing {}", path.display()))?;
+    staged.commit(false)?;
     Ok(path)
 }
 
