@@ -48,13 +48,18 @@ impl Staged {
     /// before the rename and the folder after it, so the rename survives
     /// a crash (the dataset's files and journal); outputs a user reads
     /// right away skip the syncs.
-    pub fn commit(mut self, durable: bool) -> std::io::Result<()> {
+    pub fn commit(self, durable: bool) -> std::io::Result<()> {
         if durable {
             std::fs::File::open(&self.temporary)?.sync_all()?;
         }
+        self.rename(durable)
+    }
+
+    /// The rename, and with `sync_folder` the folder's sync after it.
+    fn rename(mut self, sync_folder: bool) -> std::io::Result<()> {
         std::fs::rename(&self.temporary, &self.target)?;
         self.committed = true;
-        if durable {
+        if sync_folder {
             std::fs::File::open(folder_of(&self.target))?.sync_all()?;
         }
         Ok(())
@@ -84,7 +89,7 @@ pub fn write(path: &Path, bytes: &[u8], before_rename: impl FnOnce()) -> std::io
     file.sync_all()?;
     drop(file);
     before_rename();
-    staged.commit(true)
+    staged.rename(true)
 }
 
 #[cfg(test)]

@@ -146,12 +146,19 @@ pub fn run(
         warnings.push(note);
     }
 
-    // Granules already in the dataset by whatever revision: another
-    // revision of one of them is not read, or its rows would be there twice.
+    // Granules already in the dataset by whatever revision or release
+    // (a manifest without `release` reads the newest CMR lists, which
+    // changes): another of one of them is not read, or the same segments
+    // would be there twice.
+    let any_release = |name: &GranuleName| {
+        let mut key = name.key();
+        key.5.clear();
+        key
+    };
     let done_revisions: HashMap<GranuleKey, &String> = recovered
         .done
         .iter()
-        .filter_map(|name| GranuleName::parse(name).map(|parsed| (parsed.key(), name)))
+        .filter_map(|name| GranuleName::parse(name).map(|parsed| (any_release(&parsed), name)))
         .collect();
     let mut skipped_granules: Vec<GranuleNote> = Vec::new();
     let mut to_read: Vec<&PlannedGranule> = Vec::new();
@@ -172,13 +179,13 @@ pub fn run(
         } else if recovered.done.contains(&granule.granule.name) {
             tally.already_done += 1;
         } else if let Some(other) = GranuleName::parse(&granule.granule.name)
-            .and_then(|parsed| done_revisions.get(&parsed.key()))
+            .and_then(|parsed| done_revisions.get(&any_release(&parsed)))
         {
             skipped_granules.push(GranuleNote {
                 granule: granule.granule.name.clone(),
                 reason: format!(
                     "another revision of this granule ({other}) is already in the dataset; \
-                     its rows are kept (--fresh reads this revision instead)"
+                     its rows are kept (--fresh reads this one instead)"
                 ),
             });
         } else {

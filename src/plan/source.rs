@@ -49,7 +49,8 @@ pub struct CmrSource {
     pub provider: String,
     /// The collection's concept id, when the manifest gives it.
     pub collection: Option<String>,
-    pub credentials_url: url::Url,
+    /// Where temporary S3 keys come from (`access: s3`).
+    pub credentials_url: Option<url::Url>,
     pub s3_endpoint: Option<String>,
 }
 
@@ -190,10 +191,14 @@ impl Source {
                 .clone()
                 .unwrap_or_else(|| PROVIDER.to_string()),
             collection: spec.collection.clone(),
-            credentials_url: parse_url(
-                "credentials_url",
-                spec.credentials_url.as_deref().unwrap_or(CREDENTIALS_URL),
-            )?,
+            credentials_url: use_s3
+                .then(|| {
+                    parse_url(
+                        "credentials_url",
+                        spec.credentials_url.as_deref().unwrap_or(CREDENTIALS_URL),
+                    )
+                })
+                .transpose()?,
             s3_endpoint: spec.s3_endpoint.clone(),
         })))
     }
@@ -337,8 +342,8 @@ impl CmrSource {
                 )),
             }
         }
-        if self.use_s3 {
-            let credentials = NsidcCredentials::new(client.clone(), self.credentials_url.clone());
+        if let Some(credentials_url) = &self.credentials_url {
+            let credentials = NsidcCredentials::new(client.clone(), credentials_url.clone());
             resolved.access.s3 = Some(S3Access::new(
                 Arc::new(credentials),
                 self.s3_endpoint.clone(),

@@ -143,22 +143,28 @@ pub struct ObjectSource {
     pub label: String,
 }
 
+impl ObjectSource {
+    /// A read's error: what object_store could not recover from itself (a
+    /// body cut off part way, or a failure after its own retries) is
+    /// transient, since another try is cheap next to losing the granule.
+    fn error(&self, err: object_store::Error) -> StoreError {
+        match err {
+            object_store::Error::Generic { .. } => StoreError::Transient {
+                url: self.label.clone(),
+                message: StoreError::object_message(&err),
+            },
+            other => StoreError::object(&self.label, other),
+        }
+    }
+}
+
 #[async_trait]
 impl RangeSource for ObjectSource {
     async fn get_range(&self, range: Range<u64>) -> Result<Bytes, StoreError> {
         self.store
             .get_range(&self.path, range)
             .await
-            .map_err(|err| match err {
-                // What object_store could not recover from itself: a body
-                // cut off part way, or a failure after its own retries.
-                // Another try of the range is cheap next to losing the granule.
-                object_store::Error::Generic { .. } => StoreError::Transient {
-                    url: self.label.clone(),
-                    message: StoreError::object_message(&err),
-                },
-                other => StoreError::object(&self.label, other),
-            })
+            .map_err(|err| self.error(err))
     }
 
     async fn size(&self) -> Result<u64, StoreError> {
@@ -179,7 +185,7 @@ impl RangeSource for ObjectSource {
             .store
             .get_opts(&self.path, options)
             .await
-            .map_err(|err| StoreError::object(&self.label, err))?;
+            .map_err(|err| self.error(err))?;
         let size = got.meta.size;
         let bytes = got.bytes().await.map_err(|err| StoreError::Transient {
             url: self.label.clone(),
@@ -236,7 +242,9 @@ fn paged(head: &Bytes) -> Option<u64> {
     if superblock.version < 2 {
         return None;
     }
-    let extension = superblock.extension_address?;
+    let extension = superblock
+        .extension_address?
+        .checked_add(superblock.base_address)?;
     let header = ObjectHeader::parse_at_storage(
         &storage,
         extension,
@@ -248,8 +256,9 @@ fn paged(head: &Bytes) -> Option<u64> {
     header.messages.iter().find_map(|message| match message {
         HdfMessage::Unknown { type_id, data } if *type_id == FILE_SPACE_INFO => {
             // Version, strategy, persist, threshold (a length), page size
-            // (a length).
-            if data.len() < 3 + 2 * length_size || data[1] != STRATEGY_PAGE {
+            // (a length). Version 0 (libhdf5 1.10.0) numbered strategies
+            // otherwise and had no pages.
+            if data.len() < 3 + 2 * length_size || data[0] < 1 || data[1] != STRATEGY_PAGE {
                 return None;
             }
             let at = 3 + length_size;
@@ -358,13 +367,17 @@ impl RemoteStorage {
         Ok(storage)
     }
 
-    /// The file-space page size, for a file written with paged aggregation.
-    pub fn page_size(&self) -> Option<u64> {
-        self.page
+    /// Requests sent together beyond `CONCURRENT_REQUESTS` wait for
+    /// earlier ones to finish: each further wave is a round trip too.
+    fn count_waves(&self, requests: usize) {
+        let waves = requests.saturating_sub(1) / CONCURRENT_REQUESTS;
+        self.counters
+            .round_trips
+            .fetch_add(waves as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// The cache blocks of the page holding `offset` (paged files), else
-    /// those of `first..=last`: a metadata miss fetches its whole page.
+    /// The cache blocks `first..=last`, widened in a paged file to the
+    /// whole pages that hold them: a metadata miss fetches its whole page.
     fn blocks_to_fetch(&self, first: u64, last: u64) -> (u64, u64) {
         match self.page {
             Some(page) => {
@@ -611,6 +624,7 @@ impl Prefetch for RemoteStorage {
         }
         let source = self.source.clone();
         let trip = self.counters.in_flight();
+        self.count_waves(runs.len());
         let fetched: Vec<(u64, u64, Result<Bytes, String>)> = self.runtime.block_on(
             futures::stream::iter(runs)
                 .map(|(from, to)| {
@@ -662,6 +676,7 @@ impl Prefetch for RemoteStorage {
         }
         let source = self.source.clone();
         let trip = self.counters.in_flight();
+        self.count_waves(merged.len());
         let fetched: Vec<Result<(u64, Bytes), StoreError>> = self.runtime.block_on(
             futures::stream::iter(merged)
                 .map(|range| {

@@ -495,6 +495,10 @@ fn a_new_revision_of_a_granule_in_the_dataset_is_skipped_with_a_reason() {
     let revised = names[0].replace("_01.h5", "_02.h5");
     assert_ne!(revised, names[0]);
     std::fs::copy(granules.join(&names[0]), granules.join(&revised)).unwrap();
+    // And a newer release of another (the manifest names no release).
+    let released = names[1].replace("_006_", "_007_");
+    assert_ne!(released, names[1]);
+    std::fs::copy(granules.join(&names[1]), granules.join(&released)).unwrap();
     out.run(&["run", "m.yaml"]).success();
     let again = read_report(&out.join("out"));
     assert_eq!(again.granules.done, 0);
@@ -509,6 +513,12 @@ fn a_new_revision_of_a_granule_in_the_dataset_is_skipped_with_a_reason() {
         "{}",
         note.reason
     );
+    let note = again
+        .skipped_granules
+        .iter()
+        .find(|note| note.granule == released)
+        .unwrap_or_else(|| panic!("{released} not skipped: {:?}", again.skipped_granules));
+    assert!(note.reason.contains(&names[1]), "{}", note.reason);
     let rows = util::python_script(
         "query.py",
         &[out.join("out").to_str().unwrap(), "select count(*) from t"],

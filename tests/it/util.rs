@@ -214,7 +214,7 @@ pub fn release_007_layout(file: &Path) -> PathBuf {
         return target;
     }
     std::fs::create_dir_all(&folder).unwrap();
-    let staged = folder.join(".repacking.h5");
+    let staged = folder.join(format!(".repacking-{}.h5", std::process::id()));
     let status = std::process::Command::new("h5repack")
         .args(["-S", "PAGE", "-P", "1", "-G", "8388608"])
         .arg(file)
