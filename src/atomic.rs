@@ -83,6 +83,15 @@ fn folder_of(path: &Path) -> &Path {
 /// Writes `bytes` to `path` whole or not at all, durably; `before_rename`
 /// runs between the synced temporary file and the rename (where tests
 /// kill the process).
+///
+/// ```
+/// let folder = tempfile::tempdir().unwrap();
+/// let path = folder.path().join("_runs/report.json");
+/// icesat2::atomic::write(&path, b"{}", || {}).unwrap();
+/// assert_eq!(std::fs::read(&path).unwrap(), b"{}");
+/// // Nothing else is left beside it.
+/// assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+/// ```
 pub fn write(path: &Path, bytes: &[u8], before_rename: impl FnOnce()) -> std::io::Result<()> {
     let (staged, mut file) = Staged::create(path)?;
     file.write_all(bytes)?;

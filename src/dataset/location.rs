@@ -11,6 +11,15 @@ pub struct S3Url<'a> {
 
 impl<'a> S3Url<'a> {
     /// `None` when `text` is not an `s3://` URL or names no bucket.
+    ///
+    /// ```
+    /// use icesat2::dataset::location::S3Url;
+    ///
+    /// let url = S3Url::parse("s3://results/runs/tasmania").unwrap();
+    /// assert_eq!((url.bucket, url.key), ("results", "runs/tasmania"));
+    /// assert_eq!(S3Url::parse("s3://results").unwrap().key, "");
+    /// assert!(S3Url::parse("https://results/runs").is_none());
+    /// ```
     pub fn parse(text: &'a str) -> Option<S3Url<'a>> {
         let rest = text.strip_prefix("s3://")?;
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));

@@ -1,6 +1,8 @@
 //! The dataset on disk, as the rooms that write and read it (sink, report,
-//! query, pipeline) share it: where its own files live (`layout`) and where it is (`location`). It
+//! query, pipeline) share it: where its own files live (`layout`), where it is (`location`) and the
+//! names of its fixed columns (`schema`). It
 //! imports nothing of theirs.
 
 pub mod layout;
 pub mod location;
+pub mod schema;

@@ -44,25 +44,9 @@ impl OutputVariable {
     }
 }
 
-/// The derived columns every output has, in order, before the requested variables.
-pub const DERIVED_COLUMNS: [&str; 11] = [
-    "granule",
-    "beam",
-    "beam_strength",
-    "spot",
-    "rgt",
-    "cycle",
-    "region",
-    "segment_index",
-    "time",
-    "latitude",
-    "longitude",
-];
-
-/// The WKB point column.
-pub const GEOMETRY_COLUMN: &str = "geometry";
-/// The GeoParquet bbox covering column.
-pub const BBOX_COLUMN: &str = "bbox";
+pub use crate::dataset::schema::{
+    BBOX as BBOX_COLUMN, DERIVED as DERIVED_COLUMNS, GEOMETRY as GEOMETRY_COLUMN,
+};
 
 /// Whether every output has a column of this name (derived, geometry, bbox).
 pub fn is_fixed_column(name: &str) -> bool {

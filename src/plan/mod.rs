@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::catalog::cmr::{self};
+use crate::catalog::cmr;
 use crate::catalog::{self, GranuleRef};
 use crate::granule::{
     BEAMS, BeamSelection, GranuleName, OutputVariable, Request, TimeWindow, output_schema,

@@ -12,6 +12,7 @@ use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimeUnit};
 
 use super::stats::*;
+use crate::dataset::schema;
 
 /// A time column as microseconds, whatever unit it is stored in.
 pub(super) fn micros(column: &ArrayRef) -> Option<ArrayRef> {
@@ -119,9 +120,9 @@ pub(super) fn tally_batch(tally: &mut Tally, batch: &RecordBatch, folders: &Hash
     tally.rows += rows as u64;
 
     let (granule, beam, strength) = (
-        Text::new(batch, "granule", folders),
-        Text::new(batch, "beam", folders),
-        Text::new(batch, "beam_strength", folders),
+        Text::new(batch, schema::GRANULE, folders),
+        Text::new(batch, schema::BEAM, folders),
+        Text::new(batch, schema::BEAM_STRENGTH, folders),
     );
     let mut start = 0;
     for index in 1..=rows {
@@ -151,7 +152,7 @@ pub(super) fn tally_batch(tally: &mut Tally, batch: &RecordBatch, folders: &Hash
 
 /// Counts one batch's months, map cells and histograms.
 pub(super) fn tally_values(tally: &mut Tally, batch: &RecordBatch) {
-    if let Some(micros) = batch.column_by_name("time").and_then(micros) {
+    if let Some(micros) = batch.column_by_name(schema::TIME).and_then(micros) {
         let micros = micros.as_primitive::<Int64Type>();
         let values = micros.values();
         // The month holding the previous time: [low, high) and its key
@@ -181,8 +182,8 @@ pub(super) fn tally_values(tally: &mut Tally, batch: &RecordBatch) {
         }
     }
 
-    let longitude = batch.column_by_name("longitude").map(as_f64);
-    let latitude = batch.column_by_name("latitude").map(as_f64);
+    let longitude = batch.column_by_name(schema::LONGITUDE).map(as_f64);
+    let latitude = batch.column_by_name(schema::LATITUDE).map(as_f64);
     if let (Some(longitude), Some(latitude)) = (longitude, latitude) {
         let color = tally
             .color

@@ -17,6 +17,7 @@ use super::charts::{self, Cell, Histogram, MapData};
 use super::scan::Dataset;
 use super::stats::{self, Binning, Range, Tally};
 use super::{ReportError, RunReport, run_reports};
+use crate::dataset::schema;
 use crate::sink::Output;
 
 /// The variable the map is coloured by unless another is chosen.
@@ -178,7 +179,7 @@ pub fn summarize(
         not_drawn,
         ..Summary::default()
     };
-    if let Some((first, last)) = footers.ranges.get("time")
+    if let Some((first, last)) = footers.ranges.get(schema::TIME)
         && let (Some(first), Some(last)) = (stats::format_time(*first), stats::format_time(*last))
     {
         summary.time_range = Some((first, last));
@@ -197,8 +198,8 @@ pub fn summarize(
         .map(|run| run.tracks.iter().copied().collect())
         .unwrap_or_default();
     let (bounds, cell) = map_grid(
-        footers.ranges.get("longitude").copied(),
-        footers.ranges.get("latitude").copied(),
+        footers.ranges.get(schema::LONGITUDE).copied(),
+        footers.ranges.get(schema::LATITUDE).copied(),
         &region,
     );
     let ranges: Vec<Option<Range>> = numeric

@@ -26,6 +26,7 @@ use parquet::file::reader::{ChunkReader, Length};
 use rayon::prelude::*;
 
 use super::ReportError;
+use crate::dataset::schema;
 use crate::sink::Output;
 
 use super::kernels::*;
@@ -301,12 +302,12 @@ impl<'a> Dataset<'a> {
         let (source, metadata) = self.open_with_dictionaries(relative)?;
         let schema = metadata.schema().clone();
         let mut wanted = vec![
-            "granule",
-            "beam",
-            "beam_strength",
-            "time",
-            "longitude",
-            "latitude",
+            schema::GRANULE,
+            schema::BEAM,
+            schema::BEAM_STRENGTH,
+            schema::TIME,
+            schema::LONGITUDE,
+            schema::LATITUDE,
         ];
         wanted.extend(binning.color.as_deref());
         wanted.extend(binning.histograms.iter().map(|(name, _)| name.as_str()));

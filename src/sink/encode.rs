@@ -30,6 +30,7 @@ use parquet::schema::types::{ColumnDescPtr, ColumnPath, SchemaDescriptor};
 use rayon::prelude::*;
 
 use super::SinkError;
+use crate::dataset::schema;
 
 /// How the dataset writer sizes, buffers and commits files.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -170,7 +171,7 @@ impl<W: Write + Send> GeoParquetFile<W> {
                 .index_of(name)
                 .map_err(|_| SinkError::Encode(format!("the rows have no {name} column")))
         };
-        let coordinates = (index("longitude")?, index("latitude")?);
+        let coordinates = (index(schema::LONGITUDE)?, index(schema::LATITUDE)?);
         let level = ZstdLevel::try_new(settings.zstd_level).map_err(|err| encode_error(&err))?;
         // Dictionaries only for the text columns (granule, beam, strength:
         // a few values each) and the required small integers (rgt, cycle,
@@ -556,10 +557,10 @@ impl Copies {
             .map(|covering| &covering.bbox);
         for bbox in covering {
             let pairs = [
-                (&bbox.xmin, "longitude"),
-                (&bbox.xmax, "longitude"),
-                (&bbox.ymin, "latitude"),
-                (&bbox.ymax, "latitude"),
+                (&bbox.xmin, schema::LONGITUDE),
+                (&bbox.xmax, schema::LONGITUDE),
+                (&bbox.ymin, schema::LATITUDE),
+                (&bbox.ymax, schema::LATITUDE),
             ];
             for (target, from) in pairs {
                 if let (Some(target), Some(from)) = (leaf(target), leaf(&[from.to_string()]))
@@ -720,7 +721,7 @@ fn encodings(schema: &arrow::datatypes::Schema) -> Vec<(ColumnPath, Encoding)> {
             DataType::Timestamp(..) => {
                 encodings.push((ColumnPath::new(vec![name]), Encoding::DELTA_BINARY_PACKED));
             }
-            DataType::UInt32 if name == "segment_index" => {
+            DataType::UInt32 if name == schema::SEGMENT_INDEX => {
                 encodings.push((ColumnPath::new(vec![name]), Encoding::DELTA_BINARY_PACKED));
             }
             DataType::Struct(children) => {

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::dataset::schema;
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::datatypes::{Schema, SchemaRef, TimestampMicrosecondType, UInt8Type, UInt16Type};
 use chrono::{DateTime, Datelike};
@@ -126,9 +127,9 @@ impl PartitionKey {
         match self {
             PartitionKey::Year => "year",
             PartitionKey::Month => "month",
-            PartitionKey::Rgt => "rgt",
-            PartitionKey::Cycle => "cycle",
-            PartitionKey::Beam => "beam",
+            PartitionKey::Rgt => schema::RGT,
+            PartitionKey::Cycle => schema::CYCLE,
+            PartitionKey::Beam => schema::BEAM,
         }
     }
 
@@ -249,7 +250,7 @@ impl<'a> KeyColumn<'a> {
     fn new(batch: &'a RecordBatch, key: PartitionKey) -> Result<KeyColumn<'a>, String> {
         let column = batch
             .column_by_name(match key {
-                PartitionKey::Year | PartitionKey::Month => "time",
+                PartitionKey::Year | PartitionKey::Month => schema::TIME,
                 other => other.column(),
             })
             .ok_or_else(|| format!("no column for partition key {}", key.column()))?;

@@ -30,6 +30,20 @@ pub struct Backoff {
 
 impl Backoff {
     /// The wait after failed attempt `attempt` (from 1).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use icesat2::store::retry::Backoff;
+    ///
+    /// let backoff = Backoff {
+    ///     attempts: 6,
+    ///     first: Duration::from_millis(200),
+    ///     cap: Duration::from_secs(60),
+    /// };
+    /// assert_eq!(backoff.wait(3, None), Duration::from_millis(800));
+    /// // A server's Retry-After wins, up to the cap.
+    /// assert_eq!(backoff.wait(3, Some(Duration::from_secs(5))), Duration::from_secs(5));
+    /// ```
     pub fn wait(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         retry_after
             .unwrap_or_else(|| self.first.saturating_mul(2u32.saturating_pow(attempt - 1)))
