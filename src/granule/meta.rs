@@ -156,6 +156,22 @@ fn parse_utc(text: &str) -> Option<DateTime<Utc>> {
         })
 }
 
+/// A beam's strength as its group's `atlas_beam_type` attribute says, when
+/// it says `strong` or `weak`.
+pub(super) fn attribute_strength(
+    source: &dyn Hdf5Source,
+    beam: &str,
+) -> Result<Option<Strength>, GranuleError> {
+    let text = source.attr_text(&format!("/{beam}"), "atlas_beam_type")?;
+    Ok(
+        match text.map(|text| text.to_ascii_lowercase()).as_deref() {
+            Some("strong") => Some(Strength::Strong),
+            Some("weak") => Some(Strength::Weak),
+            _ => None,
+        },
+    )
+}
+
 /// The beams present in the file, with strength and spot.
 pub fn beams(source: &dyn Hdf5Source, meta: &GranuleMeta) -> Result<Vec<BeamInfo>, GranuleError> {
     let mut found = Vec::new();
@@ -164,16 +180,8 @@ pub fn beams(source: &dyn Hdf5Source, meta: &GranuleMeta) -> Result<Vec<BeamInfo
         if source.node(&path)? != Node::Group {
             continue;
         }
-        let strength = match source
-            .attr_text(&path, "atlas_beam_type")?
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("strong") => Strength::Strong,
-            Some("weak") => Strength::Weak,
-            _ => strength_from_orientation(name, meta.sc_orient),
-        };
+        let strength = attribute_strength(source, name)?
+            .unwrap_or_else(|| strength_from_orientation(name, meta.sc_orient));
         let spot = source
             .attr_text(&path, "atlas_spot_number")?
             .and_then(|text| text.trim().parse::<f64>().ok())

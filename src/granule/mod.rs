@@ -92,15 +92,12 @@ impl BeamSelection {
     /// strength comes from `sc_orient`, read later: then it may).
     fn may_keep_strength(&self, source: &dyn Hdf5Source, name: &str) -> bool {
         let wanted = match self {
-            BeamSelection::Strong => "strong",
-            BeamSelection::Weak => "weak",
+            BeamSelection::Strong => Strength::Strong,
+            BeamSelection::Weak => Strength::Weak,
             _ => return true,
         };
-        match source.attr_text(&format!("/{name}"), "atlas_beam_type") {
-            Ok(Some(text)) => {
-                let text = text.to_ascii_lowercase();
-                !(text == "strong" || text == "weak") || text == wanted
-            }
+        match meta::attribute_strength(source, name) {
+            Ok(Some(strength)) => strength == wanted,
             _ => true,
         }
     }
