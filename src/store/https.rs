@@ -381,22 +381,10 @@ impl NasaClient {
         // Bytes to pass over before the range starts.
         let skip = match status {
             StatusCode::PARTIAL_CONTENT => {
-                let header = response
-                    .headers()
-                    .get(CONTENT_RANGE)
-                    .and_then(|value| value.to_str().ok());
-                match header.and_then(parse_content_range) {
+                let (header, parsed) = content_range(&response);
+                match parsed {
                     Some((first, last, _)) if first == range.start && last + 1 == range.end => {}
-                    _ => {
-                        return Err(refuse(format!(
-                            "asked for bytes {}-{}, the server answered with Content-Range {}",
-                            range.start,
-                            range.end.saturating_sub(1),
-                            header.map_or("(none)".to_string(), |text| {
-                                format!("'{}'", text.chars().take(80).collect::<String>())
-                            })
-                        )));
-                    }
+                    _ => return Err(refuse(range_mismatch(&range, header))),
                 }
                 if let Some(length) = response.content_length()
                     && length != expected
@@ -442,25 +430,14 @@ impl NasaClient {
         };
         let total = match response.status() {
             StatusCode::PARTIAL_CONTENT => {
-                let header = response
-                    .headers()
-                    .get(CONTENT_RANGE)
-                    .and_then(|value| value.to_str().ok());
-                match header.and_then(parse_content_range) {
+                let (header, parsed) = content_range(&response);
+                match parsed {
                     Some((0, last, Some(total)))
                         if last < limit.max(1) && (last + 1 == limit || last + 1 == total) =>
                     {
                         total
                     }
-                    _ => {
-                        return Err(refuse(format!(
-                            "asked for bytes 0-{}, the server answered with Content-Range {}",
-                            limit.saturating_sub(1),
-                            header.map_or("(none)".to_string(), |text| {
-                                format!("'{}'", text.chars().take(80).collect::<String>())
-                            })
-                        )));
-                    }
+                    _ => return Err(refuse(range_mismatch(&(0..limit), header))),
                 }
             }
             StatusCode::OK => response
@@ -475,6 +452,30 @@ impl NasaClient {
         let body = read_body(url, response, 0, limit.min(total)).await?;
         Ok((body, total))
     }
+}
+
+/// A parsed `Content-Range`: first byte, last byte, total if known.
+type ContentRange = (u64, u64, Option<u64>);
+
+/// A 206 answer's `Content-Range` header, as text and parsed.
+fn content_range(response: &reqwest::Response) -> (Option<&str>, Option<ContentRange>) {
+    let header = response
+        .headers()
+        .get(CONTENT_RANGE)
+        .and_then(|value| value.to_str().ok());
+    (header, header.and_then(parse_content_range))
+}
+
+/// Why an answer's `Content-Range` (`header`) is not the `range` asked.
+fn range_mismatch(range: &Range<u64>, header: Option<&str>) -> String {
+    format!(
+        "asked for bytes {}-{}, the server answered with Content-Range {}",
+        range.start,
+        range.end.saturating_sub(1),
+        header.map_or("(none)".to_string(), |text| {
+            format!("'{}'", text.chars().take(80).collect::<String>())
+        })
+    )
 }
 
 /// `expected` bytes of `response`'s body after the first `skip`, read as a
@@ -547,7 +548,7 @@ impl NasaClient {
 /// `bytes FIRST-LAST/TOTAL` (TOTAL may be `*`): the first and last byte
 /// and the total, if known. `None` for anything else (a malformed header, an
 /// unsatisfied range `bytes */TOTAL`, a last byte before the first).
-pub fn parse_content_range(text: &str) -> Option<(u64, u64, Option<u64>)> {
+pub fn parse_content_range(text: &str) -> Option<ContentRange> {
     let rest = text.trim().strip_prefix("bytes")?.trim_start();
     let (span, total) = rest.split_once('/')?;
     let (first, last) = span.trim().split_once('-')?;
