@@ -263,6 +263,17 @@ pub struct PlannedRead {
     pub runs: Option<Vec<Range<u64>>>,
 }
 
+/// Data every read of a granule starts with, fetched whole during
+/// `Hdf5Source::preload` in one merged round once all of `paths` are walked:
+/// merged, small neighbouring datasets (and what lies between them, such as
+/// the global heap of a string dataset) come in one request.
+pub struct FirstData<'a> {
+    pub paths: Vec<String>,
+    /// Asked once a path is walked (its groups' metadata then in hand):
+    /// whether its data is wanted after all.
+    pub keep: &'a (dyn Fn(&str) -> bool + Sync),
+}
+
 /// The read interface of one open HDF5 file. Paths are absolute
 /// (`/gt1l/land_segments/latitude`).
 pub trait Hdf5Source: Send + Sync {
@@ -288,14 +299,12 @@ pub trait Hdf5Source: Send + Sync {
     }
 
     /// Reads ahead the metadata of these paths (groups, dataset headers,
-    /// chunk indexes) where that saves waiting later; absent paths are
-    /// ignored, and errors surface when the path is read.
-    fn preload(&self, _paths: &[String]) {}
-
-    /// Fetches the data of `reads` ahead, together, where that saves
-    /// waiting (remote bytes), without counting them as planned: `prepare`
-    /// announces them again when they are due. The default does nothing.
-    fn fetch_ahead(&self, _reads: &[PlannedRead]) {}
+    /// chunk indexes) where that saves waiting later, and the whole data of
+    /// `first` as soon as its metadata is known (without counting it as
+    /// planned: `prepare` announces it again when due). Absent paths are
+    /// ignored, and errors surface when the path is read. The default does
+    /// nothing.
+    fn preload(&self, _paths: &[String], _first: &FirstData<'_>) {}
 
     /// Every row of a numeric dataset.
     fn read_all(&self, path: &str) -> Result<Values, GranuleError> {

@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 
 pub use beam::{BeamCount, Extracted, extract};
 pub use columns::{OutputVariable, output_schema};
-pub use h5::{DatasetInfo, Dtype, Hdf5Source, Node, PlannedRead, Values};
+pub use h5::{DatasetInfo, Dtype, FirstData, Hdf5Source, Node, PlannedRead, Values};
 pub use meta::{BeamInfo, GranuleMeta, Strength, beams, granule_meta};
 pub use name::GranuleName;
 
@@ -177,29 +177,21 @@ pub fn request_paths(request: &Request) -> Vec<String> {
 }
 
 /// Walks ahead the metadata of every dataset the request may read
-/// (`request_paths`), all at once.
+/// (`request_paths`), all at once, and fetches the data every request
+/// starts with as soon as its chunks are known: the granule's facts
+/// (`granule_meta`) and the positions of the beams it may keep (the first
+/// step of `extract`), so that fetch overlaps the rest of the walk.
 pub fn preload(source: &dyn Hdf5Source, request: &Request) {
-    source.preload(&request_paths(request));
-    // The data every request starts with, fetched in one round: the
-    // granule's facts (`granule_meta`) and the positions of the beams it
-    // may keep (the first step of `extract`).
-    let mut first: Vec<PlannedRead> = META_PATHS
-        .iter()
-        .map(|path| PlannedRead {
-            path: path.to_string(),
-            runs: None,
-        })
-        .collect();
-    for name in BEAMS {
-        if !request.beams.may_keep(name) || !request.beams.may_keep_strength(source, name) {
-            continue;
-        }
-        for position in ["latitude", "longitude"] {
-            first.push(PlannedRead {
-                path: format!("/{name}/land_segments/{position}"),
-                runs: None,
-            });
-        }
+    let mut paths: Vec<String> = META_PATHS.iter().map(|path| path.to_string()).collect();
+    for beam in BEAMS.iter().filter(|beam| request.beams.may_keep(beam)) {
+        paths.push(format!("/{beam}/land_segments/latitude"));
+        paths.push(format!("/{beam}/land_segments/longitude"));
     }
-    source.fetch_ahead(&first);
+    let keep = |path: &str| match path.trim_start_matches('/').split_once('/') {
+        Some((beam, "land_segments/latitude" | "land_segments/longitude")) => {
+            request.beams.may_keep_strength(source, beam)
+        }
+        _ => true,
+    };
+    source.preload(&request_paths(request), &FirstData { paths, keep: &keep });
 }

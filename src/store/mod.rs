@@ -195,8 +195,9 @@ pub struct Counters {
     pub metadata: AtomicU64,
     /// Sequential round trips: the times a request went out while none
     /// was in flight (remote storage). Requests sent together, or while
-    /// others wait, share a round trip; where each request takes the
-    /// network's latency, a granule's time is about this many latencies.
+    /// others wait, share a round trip. A lower bound on the latencies a
+    /// granule waits: walks that overlap (`granule::preload`) send
+    /// dependent requests while others are in flight.
     pub round_trips: AtomicU64,
     in_flight: AtomicU64,
 }

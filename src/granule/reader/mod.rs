@@ -2,7 +2,7 @@
 //! inflated by libdeflate, `inflate`) over any byte `Storage`: a local file
 //! read by ranges, or remote ranges.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +18,7 @@ use walk::{Extents, NodeCaps};
 use crate::granule::inflate::{self, ChunkLimit};
 
 use crate::granule::GranuleError;
-use crate::granule::h5::{DatasetInfo, Dtype, Hdf5Source, Node, PlannedRead, Values};
+use crate::granule::h5::{DatasetInfo, Dtype, FirstData, Hdf5Source, Node, PlannedRead, Values};
 use crate::values_of_dtype;
 
 /// Decoded bytes one granule's reads may take, summed over all of them
@@ -55,6 +55,9 @@ pub trait Prefetch: Send + Sync {
 /// Paths walked at once while preloading metadata or planning reads (each
 /// walk mostly waits on round trips).
 const PLANNING_THREADS: usize = 64;
+/// Paths walked at once by `preload` (every dataset a request may read in
+/// every beam: six beams of a dozen variables fit).
+const PRELOAD_THREADS: usize = 256;
 /// One open granule read through `hdf5-reader`.
 pub struct ReaderFile {
     file: Hdf5File,
@@ -230,6 +233,22 @@ impl ReaderFile {
     /// Keeps an opened dataset; its chunk size raises what a chunk of this
     /// file may inflate to (every chunk decoded belongs to a dataset kept
     /// here first).
+    /// Walks `path`'s groups from the root down, each warmed for the
+    /// member the path goes through, then its dataset header and chunk
+    /// index; whether it is a dataset with its extents known.
+    fn walk_ahead(&self, path: &str) -> bool {
+        let mut parent = "/";
+        for (index, _) in path.match_indices('/').skip(1).chain([(path.len(), "")]) {
+            if self.node(parent).ok() != Some(Node::Group) {
+                return false;
+            }
+            let (_, name) = split_parent(&path[..index]);
+            let _ = self.warm_group(parent, name);
+            parent = &path[..index];
+        }
+        self.node(path).ok() == Some(Node::Dataset) && self.extents(path).is_ok()
+    }
+
     fn remember(&self, path: &str, dataset: Dataset) -> Arc<Dataset> {
         if let (Some(chunk), Ok(element)) = (dataset.chunks(), dataset.raw_element_size()) {
             let elements = chunk.iter().map(|&n| u64::from(n)).product::<u64>();
@@ -248,11 +267,12 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Calls `work` on every item from up to `PLANNING_THREADS` threads.
-fn concurrently<T: Sync>(items: &[T], work: impl Fn(&T) + Sync) {
+/// Calls `work` on every item from up to `threads` threads (items past
+/// that wait for a thread to finish one).
+fn concurrently<T: Sync>(items: &[T], threads: usize, work: impl Fn(&T) + Sync) {
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        for _ in 0..items.len().min(PLANNING_THREADS) {
+        for _ in 0..items.len().min(threads) {
             scope.spawn(|| {
                 while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
                     work(item);
@@ -341,7 +361,7 @@ impl Hdf5Source for ReaderFile {
             }
         };
         if self.prefetch.is_some() {
-            concurrently(reads, plan);
+            concurrently(reads, PLANNING_THREADS, plan);
         } else {
             reads.iter().for_each(plan);
         }
@@ -354,65 +374,38 @@ impl Hdf5Source for ReaderFile {
         }
     }
 
-    /// Over remote storage, plans `reads` and fetches their chunks in one
-    /// concurrent round (a hint: failures surface when the data is read).
-    fn fetch_ahead(&self, reads: &[PlannedRead]) {
+    /// Over remote storage, walks each path on a thread of its own: its
+    /// groups from the root down (each warmed for the member the path goes
+    /// through), then its dataset header and chunk index. Paths share no
+    /// barrier, so `first`'s data is fetched (by the last of its paths to
+    /// be walked) while deeper paths are still being walked; blocks several
+    /// paths need are fetched once (the storage's claims), so requests sent
+    /// at one depth share a round trip.
+    fn preload(&self, paths: &[String], first: &FirstData<'_>) {
         let Some(prefetch) = &self.prefetch else {
             return;
         };
+        let is_first = |path: &String| first.paths.contains(path);
+        let remaining = AtomicU64::new(paths.iter().filter(|path| is_first(path)).count() as u64);
         let ranges = Mutex::new(Vec::new());
-        concurrently(reads, |read: &PlannedRead| {
-            if self.node(&read.path).ok() == Some(Node::Dataset)
-                && let Ok((found, _)) = self.chunk_ranges(&read.path, read.runs.as_deref())
+        // Every path on a thread of its own: a walk queued behind another
+        // would add that walk's whole length in round trips.
+        concurrently(paths, PRELOAD_THREADS, |path| {
+            let walked = self.walk_ahead(path);
+            if !is_first(path) {
+                return;
+            }
+            if walked
+                && (first.keep)(path)
+                && let Ok((found, _)) = self.chunk_ranges(path, None)
             {
                 lock(&ranges).extend(found);
             }
-        });
-        let ranges = ranges
-            .into_inner()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !ranges.is_empty() {
-            let _ = prefetch.prefetch(&ranges);
-        }
-    }
-
-    /// Over remote storage, walks the paths and the chunk indexes of their
-    /// datasets concurrently, so later steps find their metadata cached.
-    fn preload(&self, paths: &[String]) {
-        if self.prefetch.is_none() {
-            return;
-        }
-        // Each group, a level at a time from the root (a group is found
-        // through its parent), with the members the paths go through.
-        let mut wanted: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for path in paths {
-            let mut parent = "/";
-            for (index, _) in path.match_indices('/').skip(1).chain([(path.len(), "")]) {
-                let (_, name) = split_parent(&path[..index]);
-                let members = wanted.entry(parent).or_default();
-                if !members.contains(&name) {
-                    members.push(name);
+            if remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
+                let ranges = std::mem::take(&mut *lock(&ranges));
+                if !ranges.is_empty() {
+                    let _ = prefetch.prefetch(&ranges);
                 }
-                parent = &path[..index];
-            }
-        }
-        let depth = |group: &str| group.trim_end_matches('/').matches('/').count();
-        let deepest = wanted.keys().map(|group| depth(group)).max().unwrap_or(0);
-        for level in 0..=deepest {
-            let groups: Vec<(&str, &Vec<&str>)> = wanted
-                .iter()
-                .filter(|(group, _)| depth(group) == level)
-                .map(|(group, members)| (*group, members))
-                .collect();
-            concurrently(&groups, |(group, members)| {
-                if self.node(group).ok() == Some(Node::Group) {
-                    let _ = self.warm_group(group, members);
-                }
-            });
-        }
-        concurrently(paths, |path| {
-            if self.node(path).ok() == Some(Node::Dataset) {
-                let _ = self.extents(path);
             }
         });
     }

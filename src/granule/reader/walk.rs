@@ -422,12 +422,12 @@ impl ReaderFile {
 
     /// Brings the structure of the group at `path` (local heap, B-tree,
     /// symbol table nodes) into the cache, a round trip per level
-    /// (`group_index`), and then the headers of its members named in
-    /// `wanted`, with the heap and B-tree of those that are groups (their
-    /// symbol table entries cache these addresses). Without this, finding a
+    /// (`group_index`), and then the header of its member `wanted`, with
+    /// its heap and B-tree when it is a group (its symbol table entry
+    /// caches these addresses). Without this, finding a
     /// member reads the symbol table nodes one after another, a round trip
     /// each, remotely.
-    pub(super) fn warm_group(&self, path: &str, wanted: &[&str]) -> hdf5_reader::error::Result<()> {
+    pub(super) fn warm_group(&self, path: &str, wanted: &str) -> hdf5_reader::error::Result<()> {
         let Some(prefetch) = &self.prefetch else {
             return Ok(());
         };
@@ -440,7 +440,7 @@ impl ReaderFile {
         let mut ahead = Vec::new();
         for entry in &index.entries {
             let name = &index.names.as_ref()[entry.name.clone()];
-            if !wanted.iter().any(|want| want.as_bytes() == name) {
+            if wanted.as_bytes() != name {
                 continue;
             }
             ahead.push(guess(entry.object));
