@@ -1,6 +1,6 @@
 //! The granule decoder on arbitrary bytes read as remote ranges: the bytes
 //! sit behind `RemoteStorage` over an in-memory `RangeSource`, so the head
-//! fetched on open, the metadata block cache, the level-by-level preload of
+//! fetched on open, the metadata block cache, the path-by-path preload of
 //! groups and chunk B-trees and the prefetch of planned chunks all run on
 //! them, as a run over S3 or HTTPS does; then the same request as the
 //! `granule` target. Rows or an error, never a panic.
