@@ -11,6 +11,7 @@ pub mod atomic;
 pub mod catalog;
 pub mod cli;
 pub mod dataset;
+pub mod filter;
 pub mod granule;
 pub mod killpoint;
 pub mod manifest;

@@ -149,6 +149,10 @@ pub struct FiltersSpec {
     /// Scalar output columns whose fill drops the row.
     #[serde(default)]
     pub drop_fill: Vec<String>,
+    /// A SQL boolean expression over the output columns (and catalog
+    /// variables, read for it alone); rows it does not keep are dropped.
+    #[serde(default, rename = "where")]
+    pub where_sql: Option<String>,
 }
 
 /// `filters.beams`: a word or a list of beam names.

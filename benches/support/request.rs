@@ -24,6 +24,8 @@ pub fn request(region: Region, paths: &[&str]) -> Request {
         night_only: false,
         drop_fill: vec![],
         time_window: None,
+        except_window: None,
+        row_filter: None,
         region: Arc::new(region),
         schema,
     }

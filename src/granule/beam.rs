@@ -76,8 +76,7 @@ pub fn extract(
         ));
     }
     let wants_photons = request
-        .variables
-        .iter()
+        .read_variables()
         .any(|v| v.spec.level == Level::Photon);
 
     // Each step declares the rows it will read (so remote bytes arrive in
@@ -103,8 +102,7 @@ pub fn extract(
             values.push(b.planned("night_flag", Some(runs.clone())));
         }
         for variable in request
-            .variables
-            .iter()
+            .read_variables()
             .filter(|v| v.spec.level == Level::Segment)
         {
             values.push(PlannedRead {
@@ -133,8 +131,7 @@ pub fn extract(
                     runs: Some(candidates.check.clone()),
                 });
                 for variable in request
-                    .variables
-                    .iter()
+                    .read_variables()
                     .filter(|v| v.spec.level == Level::Photon)
                 {
                     photons.push(PlannedRead {
@@ -406,11 +403,17 @@ impl<'a> BeamReader<'a> {
                 (Some(seconds) != time_fill && seconds.is_finite()).then(|| unix_micros(seconds))
             })
             .collect();
-        if let Some(window) = self.request.time_window {
+        let (window, except) = (self.request.time_window, self.request.except_window);
+        if window.is_some() || except.is_some() {
             let keep: Vec<bool> = self
                 .time
                 .iter()
-                .map(|t| t.is_some_and(|t| window.contains(t)))
+                .map(|t| {
+                    t.is_some_and(|t| {
+                        window.is_none_or(|window| window.contains(t))
+                            && !except.is_some_and(|except| except.contains(t))
+                    })
+                })
                 .collect();
             self.retain(&keep);
         }
@@ -609,25 +612,52 @@ impl<'a> BeamReader<'a> {
         let geometry = columns::wkb_points(&longitude, &latitude);
         columns.push(Arc::new(latitude));
         columns.push(Arc::new(longitude));
-        for variable in &self.request.variables {
-            let column = if n_rows == 0 {
-                columns::null_column(variable, 0)
+        let column = |variable: &OutputVariable, warnings: &mut Vec<String>| {
+            if n_rows == 0 {
+                Ok(columns::null_column(variable, 0))
             } else {
-                self.variable_column(variable, &runs, n_rows, &mut warnings)?
-            };
-            columns.push(column);
+                self.variable_column(variable, &runs, n_rows, warnings)
+            }
+        };
+        for variable in &self.request.variables {
+            columns.push(column(variable, &mut warnings)?);
         }
         columns.push(geometry);
-        let batch = RecordBatch::try_new(self.request.schema.clone(), columns).map_err(|err| {
-            GranuleError::Invalid(format!("{}: building rows: {err}", self.beam.name))
-        })?;
-        Ok((self.drop_fill(batch)?, self.n_segments, warnings))
+        let building =
+            |err| GranuleError::Invalid(format!("{}: building rows: {err}", self.beam.name));
+        let batch = RecordBatch::try_new(self.request.schema.clone(), columns).map_err(building)?;
+        let mut keep = self.drop_fill(&batch);
+        if let Some(filter) = &self.request.row_filter
+            && batch.num_rows() > 0
+        {
+            // The filter sees the output columns and the variables only it
+            // reads (never written).
+            let mut wide = batch.columns().to_vec();
+            for variable in &filter.hidden {
+                wide.push(column(variable, &mut warnings)?);
+            }
+            let wide = RecordBatch::try_new(filter.schema.clone(), wide).map_err(building)?;
+            let flags = filter.predicate.keep(&wide).map_err(|err| {
+                GranuleError::Invalid(format!(
+                    "{}: filters.where '{}': {err}",
+                    self.beam.name, filter.text
+                ))
+            })?;
+            for (row, flag) in keep.iter_mut().enumerate() {
+                *flag &= flags.is_valid(row) && flags.value(row);
+            }
+        }
+        let batch = if keep.iter().all(|&flag| flag) {
+            batch
+        } else {
+            arrow::compute::filter_record_batch(&batch, &BooleanArray::from(keep))
+                .map_err(|err| GranuleError::Invalid(format!("filtering rows: {err}")))?
+        };
+        Ok((batch, self.n_segments, warnings))
     }
 
-    fn drop_fill(&self, batch: RecordBatch) -> Result<RecordBatch, GranuleError> {
-        if self.request.drop_fill.is_empty() || batch.num_rows() == 0 {
-            return Ok(batch);
-        }
+    /// One flag per row: false where a `drop_fill` column is null.
+    fn drop_fill(&self, batch: &RecordBatch) -> Vec<bool> {
         let mut keep = vec![true; batch.num_rows()];
         for name in &self.request.drop_fill {
             if let Some(column) = batch.column_by_name(name) {
@@ -636,8 +666,7 @@ impl<'a> BeamReader<'a> {
                 }
             }
         }
-        arrow::compute::filter_record_batch(&batch, &BooleanArray::from(keep))
-            .map_err(|err| GranuleError::Invalid(format!("dropping fill rows: {err}")))
+        keep
     }
 
     fn variable_column(

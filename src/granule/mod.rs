@@ -130,8 +130,55 @@ pub struct Request {
     /// Scalar output columns whose fill (null) drops the row.
     pub drop_fill: Vec<String>,
     pub time_window: Option<TimeWindow>,
+    /// Rows whose time lies here are dropped: what an earlier run over a
+    /// narrower window already wrote of this granule (a dataset that grows).
+    pub except_window: Option<TimeWindow>,
+    /// `filters.where`: rows it does not keep are dropped.
+    pub row_filter: Option<RowFilter>,
     pub region: Arc<Region>,
+    /// The output columns.
     pub schema: SchemaRef,
+}
+
+impl Request {
+    /// Every variable read: the output columns', then those only the row
+    /// filter reads.
+    pub fn read_variables(&self) -> impl Iterator<Item = &OutputVariable> {
+        let hidden = self.row_filter.iter().flat_map(|filter| &filter.hidden);
+        self.variables.iter().chain(hidden)
+    }
+}
+
+/// Decides which rows of a batch are kept. Implemented outside the granule
+/// room (`filter`, with DataFusion), so decoding does not depend on a query
+/// engine.
+pub trait RowPredicate: Send + Sync {
+    /// One flag per row of `batch` (laid out as `RowFilter::schema`);
+    /// a null flag does not keep its row.
+    fn keep(&self, batch: &arrow::array::RecordBatch)
+    -> Result<arrow::array::BooleanArray, String>;
+}
+
+/// A row filter and what it reads.
+#[derive(Clone)]
+pub struct RowFilter {
+    /// The expression as the manifest gives it, for messages.
+    pub text: String,
+    /// Variables the filter names that are not output columns: read for
+    /// it, never written.
+    pub hidden: Vec<OutputVariable>,
+    /// The batch the predicate sees: the output columns, then `hidden`.
+    pub schema: SchemaRef,
+    pub predicate: Arc<dyn RowPredicate>,
+}
+
+impl std::fmt::Debug for RowFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowFilter")
+            .field("text", &self.text)
+            .field("hidden", &self.hidden)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Granule-level datasets `granule_meta` reads.
@@ -154,10 +201,9 @@ pub fn request_paths(request: &Request) -> Vec<String> {
     if request.night_only {
         relative.push("land_segments/night_flag");
     }
-    relative.extend(request.variables.iter().map(|v| v.spec.path));
+    relative.extend(request.read_variables().map(|v| v.spec.path));
     if request
-        .variables
-        .iter()
+        .read_variables()
         .any(|v| v.spec.level == Level::Photon)
     {
         relative.extend([

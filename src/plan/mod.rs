@@ -451,12 +451,21 @@ impl Validated {
             .map_err(|(field, message)| field_error(&field, message))?;
         let temporal = cmr_temporal(&manifest, time_window);
         let schema = output_schema(&variables_out);
+        let row_filter = match &manifest.filters.where_sql {
+            Some(sql) => Some(
+                crate::filter::compile(sql, &schema)
+                    .map_err(|message| field_error("filters.where", message))?,
+            ),
+            None => None,
+        };
         let request = Request {
             variables: variables_out,
             beams,
             night_only: manifest.filters.night_only,
             drop_fill: manifest.filters.drop_fill.clone(),
             time_window,
+            except_window: None,
+            row_filter,
             region: Arc::new(region),
             schema,
         };

@@ -432,3 +432,31 @@ fn validation_is_a_stage_of_its_own_without_the_network() {
         assert!(err.contains(field), "{bad}: {err}");
     }
 }
+
+#[test]
+fn where_filter_with_an_unknown_column() {
+    check(
+        &format!("{GOOD}filters: {{ where: \"h_canopyy > 20\" }}\n"),
+        "filters.where: no column or ATL08 variable named 'h_canopyy'; did you mean 'h_canopy'?",
+    );
+    check(
+        &format!("{GOOD}filters: {{ where: \"h_canopy > 20 AND msw_flg = 0\" }}\n"),
+        "did you mean 'msw_flag'?",
+    );
+}
+
+#[test]
+fn where_filter_that_is_not_a_boolean_or_not_sql() {
+    check(
+        &format!("{GOOD}filters: {{ where: \"h_canopy + 1\" }}\n"),
+        "filters.where: is not a boolean expression",
+    );
+    check(
+        &format!("{GOOD}filters: {{ where: \"h_canopy >\" }}\n"),
+        "filters.where",
+    );
+    check(
+        &format!("{GOOD}filters: {{ where: \" \" }}\n"),
+        "filters.where: is empty",
+    );
+}

@@ -877,3 +877,97 @@ fn orbit_info_stored_as_float_gives_the_same_rows_and_strengths() {
         icesat2::granule::beams(&int_file, &int_meta).unwrap()
     );
 }
+
+#[test]
+fn a_where_filter_keeps_exactly_the_rows_it_names() {
+    let granules = util::tasmania_granules();
+    let region = r#"{"type":"Polygon","coordinates":[[[147.2,-43.35],[147.55,-43.35],[147.55,-42.95],[147.2,-42.95],[147.2,-43.35]]]}"#;
+    let (_, _, all_rows) = Case {
+        granules: &granules,
+        region,
+        variables: &VARIABLES,
+        extra: "",
+        python: vec![],
+    }
+    .run();
+    let (_, report, rows) = Case {
+        granules: &granules,
+        region,
+        variables: &VARIABLES,
+        extra: "filters: { where: \"h_canopy > 20\" }\n",
+        python: vec!["--where".into(), "h_canopy > 20".into()],
+    }
+    .run();
+    assert!(rows > 0 && rows < all_rows, "{rows} of {all_rows}");
+    assert_eq!(report.rows_written, rows as u64);
+    let kept: u64 = report
+        .details
+        .iter()
+        .flat_map(|granule| &granule.beams)
+        .map(|beam| beam.kept)
+        .sum();
+    assert_eq!(
+        kept, rows as u64,
+        "the report's kept counts follow the filter"
+    );
+}
+
+#[test]
+fn a_where_filter_reads_quality_flags_it_names_without_writing_them() {
+    let granules = util::tasmania_granules();
+    let region = r#"{"type":"Polygon","coordinates":[[[147.2,-43.35],[147.55,-43.35],[147.55,-42.95],[147.2,-42.95],[147.2,-43.35]]]}"#;
+    let expression = "h_canopy < 80 AND msw_flag <= 1 AND (cloud_flag_atm IS NULL OR cloud_flag_atm < 3) \
+                      AND canopy_rh_conf > 0 AND night_flag = 1";
+    let (work, _, rows) = Case {
+        granules: &granules,
+        region,
+        variables: &VARIABLES,
+        extra: &format!("filters: {{ where: \"{expression}\" }}\n"),
+        python: vec![
+            "--where".into(),
+            expression.into(),
+            "--where-variables".into(),
+            "land_segments/msw_flag,land_segments/cloud_flag_atm,land_segments/canopy/canopy_rh_conf"
+                .into(),
+        ],
+    }
+    .run();
+    assert!(rows > 0, "the filter kept no row");
+    // Only the requested columns are written.
+    let file = walkdir(&work.join("out"))
+        .into_iter()
+        .find(|path| path.extension().is_some_and(|e| e == "parquet"))
+        .expect("a data file");
+    let reader =
+        parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&file).unwrap())
+            .unwrap();
+    let columns: Vec<String> = parquet::file::reader::FileReader::metadata(&reader)
+        .file_metadata()
+        .schema_descr()
+        .root_schema()
+        .get_fields()
+        .iter()
+        .map(|field| field.name().to_string())
+        .collect();
+    assert!(columns.contains(&"night_flag".to_string()), "{columns:?}");
+    for hidden in ["msw_flag", "cloud_flag_atm", "canopy_rh_conf"] {
+        assert!(
+            !columns.contains(&hidden.to_string()),
+            "{hidden} written: {columns:?}"
+        );
+    }
+}
+
+/// Every file under `root`, recursively.
+fn walkdir(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walkdir(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -144,6 +144,18 @@ def drop_fill(rows, columns):
     return {key: row for key, row in rows.items() if all(row[c] is not None for c in columns)}
 
 
+def where(rows, expression):
+    """The rows an independent SQL engine (DuckDB, over an Arrow table with
+    nulls for fills) keeps for `expression`."""
+    import duckdb
+    import pyarrow as pa
+
+    keys = list(rows)
+    extracted = pa.Table.from_pylist([dict(row, _row=k) for k, row in enumerate(rows.values())])
+    kept = duckdb.sql(f"SELECT _row FROM extracted WHERE {expression}").fetchall()
+    return {keys[k]: rows[keys[k]] for (k,) in kept}
+
+
 def ours(path, names):
     table = ds.dataset(path, format="parquet", partitioning="hive").to_table()
     rows = {}
@@ -176,12 +188,22 @@ def main():
     parser.add_argument("--night-only", action="store_true")
     parser.add_argument("--drop-fill", default="")
     parser.add_argument("--fills", default="{}", help="JSON: variable -> fill for files without attributes")
+    parser.add_argument("--where", help="SQL boolean expression the dataset's rows were filtered by")
+    parser.add_argument("--where-variables", default="", help="variables read for --where only, not in the dataset")
     args = parser.parse_args()
     args.variables = [v for v in args.variables.split(",") if v]
     args.names = [n for n in args.names.split(",") if n] or [v.rsplit("/", 1)[-1] for v in args.variables]
+    written = list(args.names)
+    hidden = [v for v in args.where_variables.split(",") if v]
+    args.variables += hidden
+    args.names += [v.rsplit("/", 1)[-1] for v in hidden]
     region = load_region(args.region)
     expected = extract(args, region, json.loads(args.fills))
     expected = drop_fill(expected, [c for c in args.drop_fill.split(",") if c])
+    if args.where:
+        expected = where(expected, args.where)
+    expected = {key: {c: v for c, v in row.items() if c not in args.names or c in written} for key, row in expected.items()}
+    args.names = written
     actual, table = ours(args.dataset, args.names)
     missing = sorted(set(expected) - set(actual))
     extra = sorted(set(actual) - set(expected))
