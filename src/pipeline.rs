@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use crate::granule::name::GranuleKey;
 use crate::granule::reader::ReaderFile;
-use crate::granule::{self, GranuleError, GranuleName};
+use crate::granule::{self, GranuleError, GranuleName, TimeWindow};
 use crate::killpoint;
 use crate::plan::{Plan, PlannedGranule, Shard};
 use crate::report::quicklook::{self, RunTally};
@@ -125,8 +125,17 @@ pub fn run(
         .transpose()
         .map_err(|err| anyhow::anyhow!("--fresh: {err}"))?;
     plan.output.mark_dataset().map_err(output_error)?;
-    let recovered =
-        journal::recover(&plan.output, &plan.manifest_sha256, &worker).map_err(output_error)?;
+    let identity = journal::Identity {
+        manifest_sha256: plan.manifest_sha256.clone(),
+        dataset_sha256: plan.dataset_sha256.clone(),
+        window: plan
+            .request
+            .time_window
+            .map_or([i64::MIN, i64::MAX], |window| {
+                [window.start_us, window.end_us]
+            }),
+    };
+    let recovered = journal::recover(&plan.output, &identity, &worker).map_err(output_error)?;
     if !recovered.undone.is_empty() {
         let note = format!(
             "{} journal records named files that are gone ({}): their other files were \
@@ -161,7 +170,10 @@ pub fn run(
         .filter_map(|name| GranuleName::parse(name).map(|parsed| (any_release(&parsed), name)))
         .collect();
     let mut skipped_granules: Vec<GranuleNote> = Vec::new();
-    let mut to_read: Vec<&PlannedGranule> = Vec::new();
+    // With the rows of the window each was read for dropped, for granules
+    // the dataset holds from a narrower window (a dataset that grows).
+    let mut to_read: Vec<(&PlannedGranule, Option<TimeWindow>)> = Vec::new();
+    let mut grown = 0;
     let mut tally = GranuleTally::default();
     for granule in &plan.granules {
         if options
@@ -176,8 +188,23 @@ pub fn run(
                 granule: granule.granule.name.clone(),
                 reason: reason.clone(),
             });
-        } else if recovered.done.contains(&granule.granule.name) {
-            tally.already_done += 1;
+        } else if let Some(covered) = recovered.done.contains(&granule.granule.name).then(|| {
+            recovered
+                .covered
+                .get(&granule.granule.name)
+                .copied()
+                .unwrap_or(identity.window)
+        }) {
+            if covers(covered, &granule.granule.name, identity.window) {
+                tally.already_done += 1;
+            } else {
+                grown += 1;
+                let except = TimeWindow {
+                    start_us: covered[0],
+                    end_us: covered[1],
+                };
+                to_read.push((granule, Some(except)));
+            }
         } else if let Some(other) = GranuleName::parse(&granule.granule.name)
             .and_then(|parsed| done_revisions.get(&any_release(&parsed)))
         {
@@ -189,8 +216,16 @@ pub fn run(
                 ),
             });
         } else {
-            to_read.push(granule);
+            to_read.push((granule, None));
         }
+    }
+    if grown > 0 {
+        let note = format!(
+            "growing the dataset's time window: {grown} granules it holds are read again for \
+             their rows outside the window they were read for"
+        );
+        eprintln!("{note}");
+        warnings.push(note);
     }
     if tally.already_done > 0 {
         eprintln!(
@@ -219,7 +254,7 @@ pub fn run(
         plan.writer,
         &run_id,
         &worker,
-        &plan.manifest_sha256,
+        &identity,
     )
     .map_err(output_error)?;
 
@@ -255,13 +290,15 @@ pub fn run(
         let binning = &binning;
         scope.spawn(move || {
             pool.install(|| {
-                to_read.par_iter().for_each_with(sender, |sender, granule| {
-                    if cancel.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let outcome = process_guarded(plan, granule, binning);
-                    let _ = sender.send((granule.granule.name.clone(), outcome));
-                })
+                to_read
+                    .par_iter()
+                    .for_each_with(sender, |sender, (granule, except)| {
+                        if cancel.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let outcome = process_guarded(plan, granule, *except, binning);
+                        let _ = sender.send((granule.granule.name.clone(), outcome));
+                    })
             })
         });
         let mut position = 0;
@@ -371,8 +408,31 @@ pub fn run(
 }
 
 /// `process`, with a panic in the decoder turned into this granule's failure.
-fn process_guarded(plan: &Plan, granule: &PlannedGranule, binning: &Binning) -> Outcome {
-    match std::panic::catch_unwind(AssertUnwindSafe(|| process(plan, granule, binning))) {
+/// Whether a granule the dataset holds, read for the time window
+/// `covered`, has no rows of `window` left to read: the part of its time
+/// range (from its name, as planning takes it: the start and 600 s on)
+/// inside `window` lies inside `covered`. A name that gives no time needs
+/// all of `window` covered.
+fn covers(covered: [i64; 2], name: &str, window: [i64; 2]) -> bool {
+    let (start, end) = match GranuleName::parse(name) {
+        Some(parsed) => {
+            let start = parsed.start.timestamp_micros();
+            (start, start.saturating_add(600_000_000))
+        }
+        None => (i64::MIN, i64::MAX),
+    };
+    let (start, end) = (start.max(window[0]), end.min(window[1]));
+    start > end || (covered[0] <= start && end <= covered[1])
+}
+
+fn process_guarded(
+    plan: &Plan,
+    granule: &PlannedGranule,
+    except: Option<TimeWindow>,
+    binning: &Binning,
+) -> Outcome {
+    let work = || process(plan, granule, except, binning);
+    match std::panic::catch_unwind(AssertUnwindSafe(work)) {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(err)) => Outcome::Failed(err.to_string()),
         Err(payload) => {
@@ -394,25 +454,39 @@ enum GranuleFailure {
     Decode(#[from] GranuleError),
 }
 
+/// Reads one granule; `except`: a time window whose rows are dropped (the
+/// dataset holds them already).
 fn process(
     plan: &Plan,
     planned: &PlannedGranule,
+    except: Option<TimeWindow>,
     binning: &Binning,
 ) -> Result<Outcome, GranuleFailure> {
+    let growing;
+    let request = match except {
+        Some(_) => {
+            growing = granule::Request {
+                except_window: except,
+                ..plan.request.clone()
+            };
+            &growing
+        }
+        None => &plan.request,
+    };
     let clock = Instant::now();
     let name = &planned.granule.name;
     let opened = store::open(&planned.granule, &plan.access)?;
     let counters = opened.counters.clone();
     let file = ReaderFile::open_with_prefetch(opened.storage, opened.prefetch)?;
     killpoint::reached("fetch");
-    granule::preload(&file, &plan.request);
+    granule::preload(&file, request);
     let meta = granule::granule_meta(&file, name)?;
-    if let (Some(window), Some(start), Some(end)) = (plan.request.time_window, meta.start, meta.end)
+    if let (Some(window), Some(start), Some(end)) = (request.time_window, meta.start, meta.end)
         && !window.meets(start, end)
     {
         return Ok(Outcome::Skipped("outside the time window".to_string()));
     }
-    let extracted = granule::extract(&file, name, meta, &plan.request)?;
+    let extracted = granule::extract(&file, name, meta, request)?;
     killpoint::reached("decode");
     let detail = GranuleDetail {
         granule: name.clone(),

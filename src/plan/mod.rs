@@ -61,6 +61,9 @@ pub struct Plan {
     pub name: String,
     pub manifest_path: PathBuf,
     pub manifest_sha256: String,
+    /// What the rows depend on but the time window and the granules
+    /// (`dataset_sha256`): runs that share it grow one dataset.
+    pub dataset_sha256: String,
     /// The manifest text, for the run report.
     pub manifest_text: String,
     pub request: Request,
@@ -145,6 +148,7 @@ pub struct Validated {
     pub name: String,
     pub manifest_path: PathBuf,
     pub manifest_sha256: String,
+    pub dataset_sha256: String,
     pub manifest_text: String,
     pub request: Request,
     /// The manifest's release, if it gives one.
@@ -470,10 +474,12 @@ impl Validated {
             schema,
         };
         let manifest_sha256 = hex(&Sha256::digest(text.as_bytes()));
+        let dataset_sha256 = dataset_sha256(&manifest, release.as_deref(), &request, &partition_by);
         Ok(Validated {
             name,
             manifest_path: manifest_path.to_path_buf(),
             manifest_sha256,
+            dataset_sha256,
             manifest_text: text,
             request,
             release,
@@ -530,6 +536,7 @@ impl Validated {
             name: self.name,
             manifest_path: self.manifest_path,
             manifest_sha256: self.manifest_sha256,
+            dataset_sha256: self.dataset_sha256,
             manifest_text: self.manifest_text,
             request: self.request,
             release,
@@ -560,6 +567,41 @@ fn cmr_polygon(polygon: &geo::Polygon<f64>) -> String {
 
 /// Why a granule is skipped by its name alone, if it is: release, time
 /// window, and (for track searches and local files) its RGT and granule region.
+/// The hash of what a dataset's rows depend on, but the time window and
+/// the granules a source offers: the product, release, region (its rings,
+/// not the file that held them), variables and their column names,
+/// filters and partitioning. A run whose manifest differs from the
+/// dataset's only by time and source grows the dataset (`journal::Identity`).
+fn dataset_sha256(
+    manifest: &Manifest,
+    release: Option<&str>,
+    request: &Request,
+    partition_by: &[PartitionKey],
+) -> String {
+    let rings: Vec<Vec<[f64; 2]>> = request
+        .region
+        .polygons()
+        .flat_map(|polygon| std::iter::once(polygon.exterior()).chain(polygon.interiors()))
+        .map(|ring| ring.coords().map(|c| [c.x, c.y]).collect())
+        .collect();
+    let identity = serde_json::json!({
+        "product": manifest.product.to_ascii_uppercase(),
+        "release": release,
+        "region": rings,
+        "variables": request
+            .variables
+            .iter()
+            .map(|variable| [variable.spec.path, variable.name.as_str()])
+            .collect::<Vec<_>>(),
+        "beams": format!("{:?}", request.beams),
+        "night_only": request.night_only,
+        "drop_fill": request.drop_fill,
+        "where": manifest.filters.where_sql,
+        "partition_by": partition_by.iter().map(|key| key.column()).collect::<Vec<_>>(),
+    });
+    hex(&Sha256::digest(identity.to_string().as_bytes()))
+}
+
 fn skip_reason(
     granule: &GranuleRef,
     release: Option<&str>,

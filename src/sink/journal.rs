@@ -11,7 +11,9 @@
 //! Before 2 nothing is visible and nothing is done: the staged files are
 //! orphans, removed by the next run, which reads those granules again.
 //! After 2 the granules are done; any file still staged is moved by the next
-//! run. A granule is in at most one record, so no row is written twice.
+//! run. A granule is in at most one record per time window: a run that
+//! grows the dataset's window reads a granule it holds again only for the
+//! rows outside the window it was read for, so no row is written twice.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,6 +30,13 @@ pub struct CommitRecord {
     pub worker: String,
     pub sequence: u64,
     pub manifest_sha256: String,
+    /// `Identity::dataset_sha256` of the run (absent in records written
+    /// before datasets could grow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_sha256: Option<String>,
+    /// `Identity::window` of the run (absent as above).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<[i64; 2]>,
     /// Granules whose rows are all in `files` (some with no rows).
     pub granules: Vec<String>,
     pub files: Vec<CommittedFile>,
@@ -94,6 +103,63 @@ fn is_staged_name(name: &str) -> bool {
     name.ends_with(".parquet.staged") && is_plain_component(name)
 }
 
+/// What a run's rows depend on, written into each of its records. A run
+/// adds to a dataset whose records it matches: written from the same
+/// manifest, or from one that differs only by a wider time window or
+/// another source (a dataset that grows: a new cycle every 91 days).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The manifest's text.
+    pub manifest_sha256: String,
+    /// Everything the rows depend on but the time window and the granules
+    /// offered: product, release, region, variables, filters, partitioning.
+    pub dataset_sha256: String,
+    /// The run's time window, microseconds since the Unix epoch, inclusive;
+    /// open ends are `i64::MIN` / `i64::MAX`.
+    pub window: [i64; 2],
+}
+
+impl Identity {
+    /// Whether this run may add to a dataset holding `record`; if not, why.
+    fn admits(&self, record: &CommitRecord) -> Result<(), String> {
+        if record.manifest_sha256 == self.manifest_sha256 {
+            return Ok(());
+        }
+        if record.dataset_sha256.as_deref() != Some(self.dataset_sha256.as_str()) {
+            return Err(
+                "was written from a manifest whose region, variables, filters, release \
+                        or partitioning differ (a dataset grows only by its time window and \
+                        source)"
+                    .into(),
+            );
+        }
+        match record.window {
+            Some([start, end]) if self.window[0] <= start && end <= self.window[1] => Ok(()),
+            Some(window) => Err(format!(
+                "holds rows of the time window {}, which this manifest's {} does not contain \
+                 (a dataset grows by an earlier time.start or a later time.end)",
+                show_window(window),
+                show_window(self.window)
+            )),
+            None => Err("was written from another manifest".into()),
+        }
+    }
+}
+
+/// `[start, end]` in RFC 3339, open ends as `..`.
+fn show_window([start, end]: [i64; 2]) -> String {
+    let show = |us: i64, open: i64| {
+        if us == open {
+            "..".to_string()
+        } else {
+            chrono::DateTime::from_timestamp_micros(us)
+                .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                .unwrap_or_else(|| us.to_string())
+        }
+    };
+    format!("[{}, {}]", show(start, i64::MIN), show(end, i64::MAX))
+}
+
 /// Whether `path` is where a run puts a data file: hive folders
 /// (`key=value`) then `part-*.parquet`, relative, nothing hidden.
 fn is_data_path(path: &str) -> bool {
@@ -149,6 +215,9 @@ pub fn named_files(output: &Output) -> Result<Vec<String>, SinkError> {
 pub struct Recovered {
     /// Every granule in a record, with the rows its record committed.
     pub done: BTreeSet<String>,
+    /// For each of `done`, the time window its rows were read for (the
+    /// widest of its records': windows only grow).
+    pub covered: BTreeMap<String, [i64; 2]>,
     pub records: usize,
     /// Committed files that were still staged and have now been moved.
     pub republished: usize,
@@ -164,20 +233,16 @@ pub struct Recovered {
 /// that is gone (neither staged nor in place) is undone: its other files
 /// are removed, then the record, and its granules are read again. Fails if
 /// the dataset was written from another manifest.
-pub fn recover(
-    output: &Output,
-    manifest_sha256: &str,
-    worker: &str,
-) -> Result<Recovered, SinkError> {
+pub fn recover(output: &Output, identity: &Identity, worker: &str) -> Result<Recovered, SinkError> {
     let mut recovered = Recovered::default();
     let records = records(output)?;
     for (name, record) in &records {
-        if record.manifest_sha256 != manifest_sha256 {
+        if let Err(why) = identity.admits(record) {
             return Err(SinkError::Io {
                 path: output.to_string(),
                 message: format!(
-                    "holds a dataset written from another manifest (journal record {name}); \
-                     run with --fresh to replace it, or choose another output.path"
+                    "holds a dataset that {why} (journal record {name}); run with --fresh to \
+                     replace it, or choose another output.path"
                 ),
             });
         }
@@ -213,6 +278,11 @@ pub fn recover(
             continue;
         }
         recovered.records += 1;
+        let window = record.window.unwrap_or(identity.window);
+        for granule in &record.granules {
+            let covered = recovered.covered.entry(granule.clone()).or_insert(window);
+            *covered = [covered[0].min(window[0]), covered[1].max(window[1])];
+        }
         recovered.done.extend(record.granules.iter().cloned());
         for file in record.files {
             referenced.insert(file.staged.clone());

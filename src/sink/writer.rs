@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::journal::{CommitRecord, CommittedFile};
+use super::journal::{CommitRecord, CommittedFile, Identity};
 use super::{
     GeoParquetFile, Output, PartitionKey, SinkError, WriterSettings, file_schema, split_partitions,
 };
@@ -150,7 +150,7 @@ pub struct DatasetWriter<'a> {
     settings: WriterSettings,
     run_id: String,
     worker: String,
-    manifest_sha256: String,
+    identity: Identity,
     scratch: PathBuf,
     /// The files' schema, fixed by the first batch.
     schema: Option<SchemaRef>,
@@ -170,7 +170,7 @@ impl<'a> DatasetWriter<'a> {
         settings: WriterSettings,
         run_id: &str,
         worker: &str,
-        manifest_sha256: &str,
+        identity: &Identity,
     ) -> Result<Self, SinkError> {
         let scratch = output.scratch_folder(run_id);
         std::fs::create_dir_all(&scratch).map_err(|err| SinkError::Io {
@@ -185,7 +185,7 @@ impl<'a> DatasetWriter<'a> {
             settings,
             run_id: run_id.to_string(),
             worker: worker.to_string(),
-            manifest_sha256: manifest_sha256.to_string(),
+            identity: identity.clone(),
             scratch,
             schema: None,
             open: BTreeMap::new(),
@@ -260,7 +260,9 @@ impl<'a> DatasetWriter<'a> {
             run_id: self.run_id.clone(),
             worker: self.worker.clone(),
             sequence: self.next_record,
-            manifest_sha256: self.manifest_sha256.clone(),
+            manifest_sha256: self.identity.manifest_sha256.clone(),
+            dataset_sha256: Some(self.identity.dataset_sha256.clone()),
+            window: Some(self.identity.window),
             granules: std::mem::take(&mut self.pending),
             files: closed.into_iter().map(|file| file.committed).collect(),
         };
@@ -329,7 +331,7 @@ impl<'a> DatasetWriter<'a> {
     /// next checkpoint.
     fn close(&mut self, open: OpenFile) -> Result<(), SinkError> {
         self.closed
-            .push(open.finish(&self.run_id, &self.manifest_sha256)?);
+            .push(open.finish(&self.run_id, &self.identity.manifest_sha256)?);
         Ok(())
     }
 
@@ -376,7 +378,7 @@ impl<'a> DatasetWriter<'a> {
                 .try_for_each(|(index, file)| {
                     stage(
                         first_open + index,
-                        file.finish(&self.run_id, &self.manifest_sha256)?,
+                        file.finish(&self.run_id, &self.identity.manifest_sha256)?,
                     );
                     Ok(())
                 });

@@ -789,3 +789,79 @@ fn an_s3_output_takes_a_lease_and_refuses_fresh_at_a_bucket_root() {
         rows
     );
 }
+
+/// A manifest over the notebook area's four granules with time window
+/// `time`, variables `variables`, writing into `out`.
+fn growing_manifest(granules: &Path, time: &str, variables: &str) -> String {
+    format!(
+        "time: {time}\nregion: {{ bbox: [147.2, -43.35, 147.55, -42.95] }}\nvariables: [{variables}]\nsource: {{ local: {{ path: {} }} }}\noutput: {{ path: out }}\n",
+        granules.display()
+    )
+}
+
+#[test]
+fn a_dataset_grows_by_its_time_window_to_the_rows_of_a_fresh_run() {
+    let granules = util::tasmania_granules();
+    let variables = "land_segments/canopy/h_canopy, signal_photons/ph_h";
+    // The first window starts and ends inside granules (their rows near the
+    // region span 2019-04-21T21:32:39..45 and 2019-07-19T09:17:50..56).
+    let narrow = "{ start: \"2019-04-21T21:32:42Z\", end: \"2019-07-19T09:17:53Z\" }";
+    let wide = "{ start: 2019-01-01, end: 2019-12-31 }";
+    let work = Workdir::new();
+    work.write("m.yaml", &growing_manifest(&granules, narrow, variables));
+    work.run(&["run", "m.yaml"]).success();
+    let first = super::pipeline::read_report(&work.join("out"));
+    assert!(first.rows_written > 0);
+
+    work.write("m.yaml", &growing_manifest(&granules, wide, variables));
+    let grown = work.run(&["run", "m.yaml"]);
+    grown.success();
+    assert!(
+        grown
+            .stderr()
+            .contains("growing the dataset's time window: 2 granules"),
+        "{}",
+        grown.stderr()
+    );
+
+    let fresh = Workdir::new();
+    fresh.write("m.yaml", &growing_manifest(&granules, wide, variables));
+    fresh.run(&["run", "m.yaml"]).success();
+    let rows = util::same_rows(&work.join("out"), &fresh.join("out"));
+    assert!(rows > first.rows_written, "{rows} rows");
+
+    // Once more: nothing new, nothing read.
+    let again = work.run(&["run", "m.yaml"]);
+    again.success();
+    assert!(
+        again.stderr().contains("4 already done"),
+        "{}",
+        again.stderr()
+    );
+    assert_eq!(util::same_rows(&work.join("out"), &fresh.join("out")), rows);
+
+    // A narrower window, or another variable, is not growth.
+    let narrower = "{ start: 2019-05-01, end: 2019-12-31 }";
+    work.write("m.yaml", &growing_manifest(&granules, narrower, variables));
+    let refused = work.run(&["run", "m.yaml"]);
+    assert_eq!(refused.code(), 1, "{}", refused.stderr());
+    assert!(
+        refused
+            .stderr()
+            .contains("which this manifest's [2019-05-01T00:00:00Z, 2019-12-31T23:59:59.999999Z] does not contain"),
+        "{}",
+        refused.stderr()
+    );
+    work.write(
+        "m.yaml",
+        &growing_manifest(&granules, wide, "land_segments/canopy/h_canopy"),
+    );
+    let refused = work.run(&["run", "m.yaml"]);
+    assert_eq!(refused.code(), 1, "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains("region, variables, filters"),
+        "{}",
+        refused.stderr()
+    );
+    assert_eq!(util::same_rows(&work.join("out"), &fresh.join("out")), rows);
+}

@@ -87,7 +87,7 @@ impl Case<'_> {
     }
 }
 
-fn read_report(output: &Path) -> RunReport {
+pub(super) fn read_report(output: &Path) -> RunReport {
     let mut reports: Vec<PathBuf> = std::fs::read_dir(output.join("_runs"))
         .unwrap()
         .map(|e| e.unwrap().path())
