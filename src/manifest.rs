@@ -38,6 +38,9 @@ pub struct Manifest {
     pub variables: Vec<VariableSpec>,
     #[serde(default)]
     pub filters: FiltersSpec,
+    /// `100m` (a row per land segment, the default) or `20m` (a row per
+    /// 20 m sub-segment).
+    pub resolution: Option<String>,
     pub source: SourceSpec,
     #[serde(default)]
     pub output: OutputSpec,

@@ -26,6 +26,7 @@ pub fn request(region: Region, paths: &[&str]) -> Request {
         time_window: None,
         except_window: None,
         row_filter: None,
+        resolution: Default::default(),
         region: Arc::new(region),
         schema,
     }

@@ -17,6 +17,8 @@ pub const CYCLE: &str = "cycle";
 pub const REGION: &str = "region";
 /// The land segment's row in its beam.
 pub const SEGMENT_INDEX: &str = "segment_index";
+/// The 20 m sub-segment of the land segment, 0-4 (`resolution: 20m` only).
+pub const SUBSEGMENT: &str = "subsegment";
 /// UTC, microseconds; `year` and `month` partitions come from it.
 pub const TIME: &str = "time";
 pub const LATITUDE: &str = "latitude";

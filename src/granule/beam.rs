@@ -6,18 +6,21 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, TimestampMicrosecondArray,
-    UInt8Array, UInt16Array, UInt32Array,
+    Array, ArrayRef, BooleanArray, FixedSizeListArray, Float64Array, RecordBatch,
+    TimestampMicrosecondArray, UInt8Array, UInt16Array, UInt32Array,
 };
 use arrow::buffer::OffsetBuffer;
 use rayon::prelude::*;
 
-use super::columns::OutputVariable;
+use super::columns::{DERIVED_COLUMNS, GEOMETRY_COLUMN, OutputVariable, SUBSEGMENTS};
 use super::h5::{DatasetInfo, Hdf5Source, Node, PlannedRead, Values};
+use crate::dataset::schema::{LATITUDE, LONGITUDE, SUBSEGMENT};
 
 use super::meta::{BeamInfo, GranuleMeta, beams};
 use super::variables::Level;
-use super::{BEAMS, GranuleError, Request, columns, unix_micros, variables};
+use super::{
+    BEAMS, GranuleError, Request, Resolution, columns, position_names, unix_micros, variables,
+};
 use crate::values_of_dtype;
 
 /// Counts for one beam of one granule.
@@ -83,7 +86,7 @@ pub fn extract(
     // one concurrent round of requests), then reads them for every beam.
     let positions: Vec<PlannedRead> = beams_read
         .iter()
-        .flat_map(|b| [b.planned("latitude", None), b.planned("longitude", None)])
+        .flat_map(|b| position_names(request.resolution).map(|name| b.planned(name, None)))
         .collect();
     source.prepare(&positions)?;
     beams_read.par_iter_mut().try_for_each(|b| b.locate())?;
@@ -247,6 +250,11 @@ struct BeamReader<'a> {
     selection: Selection,
     latitude: Vec<f64>,
     longitude: Vec<f64>,
+    /// At `resolution: 20m`, for each kept row: which of its sub-segments
+    /// are kept (bit k for sub-segment k) and their positions.
+    sub_kept: Vec<u8>,
+    sub_latitude: Vec<[f64; SUBSEGMENTS]>,
+    sub_longitude: Vec<[f64; SUBSEGMENTS]>,
     time: Vec<Option<i64>>,
     photon_candidates: Option<PhotonCandidates>,
     photons: Option<PhotonRuns>,
@@ -273,6 +281,9 @@ impl<'a> BeamReader<'a> {
             selection: Selection::default(),
             latitude: Vec::new(),
             longitude: Vec::new(),
+            sub_kept: Vec::new(),
+            sub_latitude: Vec::new(),
+            sub_longitude: Vec::new(),
             time: Vec::new(),
             photon_candidates: None,
             photons: None,
@@ -329,6 +340,9 @@ impl<'a> BeamReader<'a> {
 
     /// Reads latitude/longitude and keeps the segments inside the region.
     fn locate(&mut self) -> Result<(), GranuleError> {
+        if self.request.resolution == Resolution::Subsegment {
+            return self.locate_20m();
+        }
         let latitude_info = self.required("latitude", None)?;
         let n_segments = latitude_info.n_rows();
         if latitude_info.shape.len() != 1 {
@@ -388,6 +402,88 @@ impl<'a> BeamReader<'a> {
         Ok(())
     }
 
+    /// `locate` at `resolution: 20m`: reads `latitude_20m` (five a row),
+    /// then `longitude_20m` for the rows with a sub-segment strictly inside
+    /// the region's latitude range, and keeps the sub-segments inside the
+    /// region; a fill (or impossible) coordinate keeps none.
+    fn locate_20m(&mut self) -> Result<(), GranuleError> {
+        let [latitude_name, longitude_name] = position_names(Resolution::Subsegment);
+        let mut shapes = Vec::new();
+        for name in [latitude_name, longitude_name] {
+            let info = self.required(name, None)?;
+            if info.shape.len() != 2 || info.shape[1] != SUBSEGMENTS as u64 {
+                return Err(GranuleError::Invalid(format!(
+                    "{}/land_segments/{name} has shape {:?}; expected (N, {SUBSEGMENTS})",
+                    self.beam.name, info.shape
+                )));
+            }
+            shapes.push(info.n_rows());
+        }
+        let n_segments = shapes[0];
+        if shapes[1] != n_segments {
+            return Err(GranuleError::Invalid(format!(
+                "{}/land_segments/{longitude_name} has {} rows; {latitude_name} has {n_segments}",
+                self.beam.name, shapes[1]
+            )));
+        }
+        let latitude = self.read_f64(latitude_name, &[0..n_segments])?;
+        if latitude.len() as u64 != n_segments * SUBSEGMENTS as u64 {
+            return Err(GranuleError::Invalid(format!(
+                "{}/land_segments/{latitude_name}: {} values read for {n_segments} rows",
+                self.beam.name,
+                latitude.len()
+            )));
+        }
+        let region = &self.request.region;
+        let (south, north) = (region.bounds().min().y, region.bounds().max().y);
+        let band = Selection {
+            rows: latitude
+                .chunks_exact(SUBSEGMENTS)
+                .enumerate()
+                .filter(|(_, row)| row.iter().any(|&lat| lat > south && lat < north))
+                .map(|(row, _)| row as u32)
+                .collect(),
+        };
+        let longitude = if band.rows.is_empty() {
+            Vec::new()
+        } else {
+            self.read_f64(longitude_name, &band.runs())?
+        };
+        if longitude.len() != band.rows.len() * SUBSEGMENTS {
+            return Err(GranuleError::Invalid(format!(
+                "{}/land_segments/{longitude_name}: {} values read for {} rows",
+                self.beam.name,
+                longitude.len(),
+                band.rows.len()
+            )));
+        }
+        let usable = |lon: f64, lat: f64| lat.abs() <= 90.0 && lon.abs() <= 180.0;
+        for (&row, lons) in band.rows.iter().zip(longitude.chunks_exact(SUBSEGMENTS)) {
+            let start = row as usize * SUBSEGMENTS;
+            let lats: [f64; SUBSEGMENTS] = latitude[start..start + SUBSEGMENTS]
+                .try_into()
+                .unwrap_or([f64::NAN; SUBSEGMENTS]);
+            let lons: [f64; SUBSEGMENTS] = lons.try_into().unwrap_or([f64::NAN; SUBSEGMENTS]);
+            let mut kept = 0u8;
+            for k in 0..SUBSEGMENTS {
+                if usable(lons[k], lats[k]) && region.contains(lons[k], lats[k]) {
+                    kept |= 1 << k;
+                }
+            }
+            if kept != 0 {
+                let first = kept.trailing_zeros() as usize;
+                self.selection.rows.push(row);
+                self.latitude.push(lats[first]);
+                self.longitude.push(lons[first]);
+                self.sub_kept.push(kept);
+                self.sub_latitude.push(lats);
+                self.sub_longitude.push(lons);
+            }
+        }
+        self.n_segments = n_segments;
+        Ok(())
+    }
+
     /// Reads time for the kept rows and cuts them to the window and filters.
     fn cut(&mut self) -> Result<(), GranuleError> {
         if self.is_empty() {
@@ -435,6 +531,11 @@ impl<'a> BeamReader<'a> {
         retain_by(&mut self.latitude, keep);
         retain_by(&mut self.longitude, keep);
         retain_by(&mut self.time, keep);
+        if !self.sub_kept.is_empty() {
+            retain_by(&mut self.sub_kept, keep);
+            retain_by(&mut self.sub_latitude, keep);
+            retain_by(&mut self.sub_longitude, keep);
+        }
     }
 
     /// The photons of every kept segment are the rows of signal_photons
@@ -612,31 +713,42 @@ impl<'a> BeamReader<'a> {
         let geometry = columns::wkb_points(&longitude, &latitude);
         columns.push(Arc::new(latitude));
         columns.push(Arc::new(longitude));
-        let column = |variable: &OutputVariable, warnings: &mut Vec<String>| {
+        let mut column = |variable: &OutputVariable| {
             if n_rows == 0 {
                 Ok(columns::null_column(variable, 0))
             } else {
-                self.variable_column(variable, &runs, n_rows, warnings)
+                self.variable_column(variable, &runs, n_rows, &mut warnings)
             }
         };
+        let mut names: Vec<&str> = DERIVED_COLUMNS.to_vec();
         for variable in &self.request.variables {
-            columns.push(column(variable, &mut warnings)?);
+            columns.push(column(variable)?);
+            names.push(&variable.name);
         }
         columns.push(geometry);
+        names.push(GEOMETRY_COLUMN);
+        // The filter also sees the variables only it reads (never written),
+        // after the output columns.
+        let filter = self.request.row_filter.as_ref();
+        for variable in filter.iter().flat_map(|filter| &filter.hidden) {
+            columns.push(column(variable)?);
+            names.push(&variable.name);
+        }
+        let schema = filter.map_or_else(|| self.request.schema.clone(), |f| f.schema.clone());
         let building =
             |err| GranuleError::Invalid(format!("{}: building rows: {err}", self.beam.name));
-        let batch = RecordBatch::try_new(self.request.schema.clone(), columns).map_err(building)?;
-        let mut keep = self.drop_fill(&batch);
-        if let Some(filter) = &self.request.row_filter
-            && batch.num_rows() > 0
-        {
-            // The filter sees the output columns and the variables only it
-            // reads (never written).
-            let mut wide = batch.columns().to_vec();
-            for variable in &filter.hidden {
-                wide.push(column(variable, &mut warnings)?);
+        let wide = match self.request.resolution {
+            Resolution::Segment => RecordBatch::try_new(schema, columns).map_err(building)?,
+            Resolution::Subsegment => {
+                let segments =
+                    RecordBatch::try_from_iter(names.into_iter().zip(columns)).map_err(building)?;
+                self.subsegments(&segments, schema).map_err(building)?
             }
-            let wide = RecordBatch::try_new(filter.schema.clone(), wide).map_err(building)?;
+        };
+        let mut keep = self.drop_fill(&wide);
+        if let Some(filter) = filter
+            && wide.num_rows() > 0
+        {
             let flags = filter.predicate.keep(&wide).map_err(|err| {
                 GranuleError::Invalid(format!(
                     "{}: filters.where '{}': {err}",
@@ -647,13 +759,68 @@ impl<'a> BeamReader<'a> {
                 *flag &= flags.is_valid(row) && flags.value(row);
             }
         }
-        let batch = if keep.iter().all(|&flag| flag) {
-            batch
+        let wide = if keep.iter().all(|&flag| flag) {
+            wide
         } else {
-            arrow::compute::filter_record_batch(&batch, &BooleanArray::from(keep))
+            arrow::compute::filter_record_batch(&wide, &BooleanArray::from(keep))
                 .map_err(|err| GranuleError::Invalid(format!("filtering rows: {err}")))?
         };
+        let written = wide.columns()[..self.request.schema.fields().len()].to_vec();
+        let batch = RecordBatch::try_new(self.request.schema.clone(), written).map_err(building)?;
         Ok((batch, self.n_segments, warnings))
+    }
+
+    /// The rows of `segments` (one per kept land segment) as one row per
+    /// kept 20 m sub-segment, laid out as `schema`: `subsegment` added, the
+    /// position and geometry of the sub-segment's own point, variables with
+    /// a value per sub-segment as that value, every other column repeated.
+    fn subsegments(
+        &self,
+        segments: &RecordBatch,
+        schema: arrow::datatypes::SchemaRef,
+    ) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let (mut rows, mut subsegment) = (Vec::new(), Vec::new());
+        let (mut latitude, mut longitude) = (Vec::new(), Vec::new());
+        for (row, &kept) in self.sub_kept.iter().enumerate() {
+            for k in 0..SUBSEGMENTS {
+                if kept & (1 << k) != 0 {
+                    rows.push(row as u32);
+                    subsegment.push(k as u8);
+                    latitude.push(self.sub_latitude[row][k]);
+                    longitude.push(self.sub_longitude[row][k]);
+                }
+            }
+        }
+        let values: Vec<u32> = rows
+            .iter()
+            .zip(&subsegment)
+            .map(|(&row, &k)| row * SUBSEGMENTS as u32 + u32::from(k))
+            .collect();
+        let (rows, values) = (UInt32Array::from(rows), UInt32Array::from(values));
+        let (latitude, longitude) = (Float64Array::from(latitude), Float64Array::from(longitude));
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        for field in schema.fields() {
+            let name = field.name().as_str();
+            let column: ArrayRef = match name {
+                SUBSEGMENT => Arc::new(UInt8Array::from(subsegment.clone())),
+                LATITUDE => Arc::new(latitude.clone()),
+                LONGITUDE => Arc::new(longitude.clone()),
+                GEOMETRY_COLUMN => columns::wkb_points(&longitude, &latitude),
+                _ => {
+                    let source = segments.column_by_name(name).ok_or_else(|| {
+                        arrow::error::ArrowError::SchemaError(format!("no column {name}"))
+                    })?;
+                    match source.as_any().downcast_ref::<FixedSizeListArray>() {
+                        Some(list) if !field.data_type().is_nested() => {
+                            arrow::compute::take(list.values(), &values, None)?
+                        }
+                        _ => arrow::compute::take(source, &rows, None)?,
+                    }
+                }
+            };
+            columns.push(column);
+        }
+        RecordBatch::try_new(schema, columns)
     }
 
     /// One flag per row: false where a `drop_fill` column is null.

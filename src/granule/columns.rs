@@ -38,6 +38,13 @@ impl OutputVariable {
         }
     }
 
+    /// Whether the variable holds one value per 20 m sub-segment (five a
+    /// land segment: `h_canopy_20m`, `subset_can_flag`, ...): a scalar
+    /// column at `resolution: 20m`.
+    pub fn is_per_20m(&self) -> bool {
+        self.spec.level == Level::Segment && self.spec.width == SUBSEGMENTS
+    }
+
     /// Whether the column is a plain scalar (not a list).
     pub fn is_scalar(&self) -> bool {
         self.spec.level == Level::Segment && self.spec.width == 1
@@ -50,7 +57,13 @@ pub use crate::dataset::schema::{
 
 /// Whether every output has a column of this name (derived, geometry, bbox).
 pub fn is_fixed_column(name: &str) -> bool {
-    DERIVED_COLUMNS.contains(&name) || name == GEOMETRY_COLUMN || name == BBOX_COLUMN
+    DERIVED_COLUMNS.contains(&name)
+        || [
+            GEOMETRY_COLUMN,
+            BBOX_COLUMN,
+            crate::dataset::schema::SUBSEGMENT,
+        ]
+        .contains(&name)
 }
 
 /// The Arrow type of a stored element type.
@@ -72,6 +85,35 @@ pub fn arrow_type(dtype: Dtype) -> DataType {
 /// The timestamp type of the `time` column.
 pub fn time_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// Sub-segments of a 100 m land segment (20 m each).
+pub const SUBSEGMENTS: usize = 5;
+
+/// The schema of rows at `resolution: 20m`: `subsegment` after
+/// `segment_index`, and variables with a value per sub-segment as scalars.
+pub fn output_schema_20m(variables: &[OutputVariable]) -> SchemaRef {
+    let segment = output_schema(variables);
+    let mut fields = Vec::new();
+    for field in segment.fields() {
+        let variable = variables.iter().find(|v| &v.name == field.name());
+        match variable {
+            Some(variable) if variable.is_per_20m() => fields.push(Field::new(
+                field.name(),
+                arrow_type(variable.spec.dtype),
+                true,
+            )),
+            _ => fields.push(field.as_ref().clone()),
+        }
+        if field.name() == crate::dataset::schema::SEGMENT_INDEX {
+            fields.push(Field::new(
+                crate::dataset::schema::SUBSEGMENT,
+                DataType::UInt8,
+                false,
+            ));
+        }
+    }
+    Arc::new(Schema::new(fields))
 }
 
 /// The full schema of one extraction (before partition columns move to folders).

@@ -121,6 +121,17 @@ impl TimeWindow {
     }
 }
 
+/// What a row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resolution {
+    /// One row per 100 m land segment.
+    #[default]
+    Segment,
+    /// One row per 20 m sub-segment with a position (`latitude_20m`,
+    /// `longitude_20m`): the region test uses that point.
+    Subsegment,
+}
+
 /// What to extract from every granule of a run.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -136,6 +147,7 @@ pub struct Request {
     /// `filters.where`: rows it does not keep are dropped.
     pub row_filter: Option<RowFilter>,
     pub region: Arc<Region>,
+    pub resolution: Resolution,
     /// The output columns.
     pub schema: SchemaRef,
 }
@@ -191,12 +203,25 @@ const META_PATHS: [&str; 6] = [
     "/ancillary_data/data_end_utc",
 ];
 
+/// The datasets of a beam's positions at `resolution`, under `land_segments`.
+pub fn position_names(resolution: Resolution) -> [&'static str; 2] {
+    match resolution {
+        Resolution::Segment => ["latitude", "longitude"],
+        Resolution::Subsegment => ["latitude_20m", "longitude_20m"],
+    }
+}
+
 /// Every dataset `granule_meta` and `extract` may read for `request`, in
 /// every beam: known before any row is read, so the metadata of all of them
 /// can be walked at once (`Hdf5Source::preload`).
 pub fn request_paths(request: &Request) -> Vec<String> {
     let mut paths: Vec<String> = META_PATHS.iter().map(|path| path.to_string()).collect();
-    let mut relative = vec!["land_segments/latitude", "land_segments/longitude"];
+    let [latitude, longitude] = position_names(request.resolution);
+    let positions = [
+        format!("land_segments/{latitude}"),
+        format!("land_segments/{longitude}"),
+    ];
+    let mut relative: Vec<&str> = positions.iter().map(String::as_str).collect();
     relative.push("land_segments/delta_time");
     if request.night_only {
         relative.push("land_segments/night_flag");
@@ -229,12 +254,14 @@ pub fn request_paths(request: &Request) -> Vec<String> {
 /// step of `extract`), so that fetch overlaps the rest of the walk.
 pub fn preload(source: &dyn Hdf5Source, request: &Request) {
     let mut paths: Vec<String> = META_PATHS.iter().map(|path| path.to_string()).collect();
+    let positions = position_names(request.resolution);
     for beam in BEAMS.iter().filter(|beam| request.beams.may_keep(beam)) {
-        paths.push(format!("/{beam}/land_segments/latitude"));
-        paths.push(format!("/{beam}/land_segments/longitude"));
+        for position in positions {
+            paths.push(format!("/{beam}/land_segments/{position}"));
+        }
     }
     let keep = |path: &str| match path.trim_start_matches('/').split_once('/') {
-        Some((beam, "land_segments/latitude" | "land_segments/longitude")) => {
+        Some((beam, rest)) if rest.starts_with("land_segments/") => {
             request.beams.may_keep_strength(source, beam)
         }
         _ => true,

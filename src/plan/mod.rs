@@ -16,9 +16,10 @@ use sha2::{Digest, Sha256};
 
 use crate::catalog::cmr;
 use crate::catalog::{self, GranuleRef};
+use crate::granule::variables::Level;
 use crate::granule::{
-    BEAMS, BeamSelection, GranuleName, OutputVariable, Request, TimeWindow, output_schema,
-    variables,
+    BEAMS, BeamSelection, GranuleName, OutputVariable, Request, Resolution, TimeWindow,
+    output_schema, variables,
 };
 use crate::manifest::{BeamsSpec, Manifest, ManifestError};
 use crate::region::Region;
@@ -364,6 +365,31 @@ impl Validated {
             });
         }
 
+        let resolution = match manifest.resolution.as_deref() {
+            None | Some("100m") => Resolution::Segment,
+            Some("20m") => Resolution::Subsegment,
+            Some(other) => {
+                return Err(field_error(
+                    "resolution",
+                    format!("'{other}' is not 100m or 20m"),
+                ));
+            }
+        };
+        if resolution == Resolution::Subsegment
+            && let Some(index) = variables_out
+                .iter()
+                .position(|variable| variable.spec.level == Level::Photon)
+        {
+            return Err(field_error(
+                &format!("variables[{index}]"),
+                format!(
+                    "'{}' is a photon variable, one list per 100 m segment; resolution 20m takes \
+                     land segment variables",
+                    variables_out[index].spec.path
+                ),
+            ));
+        }
+
         // Filters.
         let beams = match &manifest.filters.beams {
             BeamsSpec::Word(word) => match word.as_str() {
@@ -401,7 +427,9 @@ impl Validated {
                 .iter()
                 .find(|variable| &variable.name == column)
             {
-                Some(variable) if variable.is_scalar() => {}
+                Some(variable)
+                    if variable.is_scalar()
+                        || (resolution == Resolution::Subsegment && variable.is_per_20m()) => {}
                 Some(_) => {
                     return Err(field_error(
                         &field,
@@ -454,7 +482,10 @@ impl Validated {
         let source = Source::validate(&manifest.source, &base)
             .map_err(|(field, message)| field_error(&field, message))?;
         let temporal = cmr_temporal(&manifest, time_window);
-        let schema = output_schema(&variables_out);
+        let schema = match resolution {
+            Resolution::Segment => output_schema(&variables_out),
+            Resolution::Subsegment => crate::granule::columns::output_schema_20m(&variables_out),
+        };
         let row_filter = match &manifest.filters.where_sql {
             Some(sql) => Some(
                 crate::filter::compile(sql, &schema)
@@ -471,6 +502,7 @@ impl Validated {
             except_window: None,
             row_filter,
             region: Arc::new(region),
+            resolution,
             schema,
         };
         let manifest_sha256 = hex(&Sha256::digest(text.as_bytes()));
@@ -597,6 +629,7 @@ fn dataset_sha256(
         "night_only": request.night_only,
         "drop_fill": request.drop_fill,
         "where": manifest.filters.where_sql,
+        "resolution": format!("{:?}", request.resolution),
         "partition_by": partition_by.iter().map(|key| key.column()).collect::<Vec<_>>(),
     });
     hex(&Sha256::digest(identity.to_string().as_bytes()))

@@ -460,3 +460,21 @@ fn where_filter_that_is_not_a_boolean_or_not_sql() {
         "filters.where: is empty",
     );
 }
+
+#[test]
+fn twenty_metre_rows_take_no_photon_variables_and_only_known_resolutions() {
+    check(
+        &format!(
+            "{}resolution: 20m\n",
+            with(
+                "  - land_segments/canopy/h_canopy\n",
+                "  - land_segments/canopy/h_canopy\n  - signal_photons/ph_h\n"
+            )
+        ),
+        "variables[1]: 'signal_photons/ph_h' is a photon variable",
+    );
+    check(
+        &format!("{GOOD}resolution: 30m\n"),
+        "resolution: '30m' is not 100m or 20m",
+    );
+}

@@ -971,3 +971,68 @@ fn walkdir(root: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+#[test]
+fn twenty_metre_rows_equal_an_h5py_extraction_on_synthetic_granules() {
+    let granules = util::tasmania_granules();
+    let variables = [
+        "land_segments/canopy/h_canopy",
+        "land_segments/canopy/h_canopy_20m",
+        "land_segments/terrain/h_te_best_fit_20m",
+        "land_segments/canopy/subset_can_flag",
+        "land_segments/canopy/canopy_h_metrics",
+    ];
+    let (_, _, segments) = Case {
+        granules: &granules,
+        region: TASMANIA_BOX,
+        variables: &variables,
+        extra: "",
+        python: vec![],
+    }
+    .run();
+    let (_, report, rows) = Case {
+        granules: &granules,
+        region: TASMANIA_BOX,
+        variables: &variables,
+        extra: "resolution: 20m\n",
+        python: vec!["--resolution".into(), "20m".into()],
+    }
+    .run();
+    assert!(
+        rows > 4 * segments,
+        "{rows} 20 m rows for {segments} segments"
+    );
+    assert_eq!(report.rows_written, rows as u64);
+}
+
+#[test]
+fn twenty_metre_rows_of_a_real_granule_use_their_own_points() {
+    let path = util::shared_file("real/ATL08_release006_clip_gt1r.h5");
+    let work = Workdir::new();
+    let granules = work.join("granules");
+    std::fs::create_dir_all(&granules).unwrap();
+    std::fs::copy(&path, granules.join(path.file_name().unwrap())).unwrap();
+    let variables = [
+        "land_segments/canopy/h_canopy",
+        "land_segments/canopy/h_canopy_20m",
+        "land_segments/terrain/h_te_best_fit_20m",
+    ];
+    let fills = r#"{"land_segments/canopy/h_canopy": 3.4028234663852886e+38, "land_segments/canopy/h_canopy_20m": 3.4028234663852886e+38, "land_segments/terrain/h_te_best_fit_20m": 3.4028234663852886e+38}"#;
+    // Across the track between segment centres: some sub-segments of the
+    // segments at the edges are in, others out.
+    let region = r#"{"type":"Polygon","coordinates":[[[-106.6,41.5333],[-106.5,41.5333],[-106.5,41.5371],[-106.6,41.5371],[-106.6,41.5333]]]}"#;
+    let (_, _, rows) = Case {
+        granules: &granules,
+        region,
+        variables: &variables,
+        extra: "resolution: 20m\n",
+        python: vec![
+            "--fills".into(),
+            fills.into(),
+            "--resolution".into(),
+            "20m".into(),
+        ],
+    }
+    .run();
+    assert!(rows > 5 && rows % 5 != 0, "{rows} rows");
+}

@@ -134,6 +134,56 @@ def extract(args, region, fills):
     return rows
 
 
+def extract_20m(args, region, fills):
+    """One row per 20 m sub-segment inside the region (its own point; fill
+    coordinates kept out); variables with five values a segment give the
+    sub-segment's, the others repeat the segment's."""
+    rows = {}
+    files = sorted(glob.glob(os.path.join(args.granules, "**", "*.h5"), recursive=True))
+    for path in files:
+        name = os.path.basename(path)
+        with h5py.File(path, "r") as f:
+            sc_orient = int(f["orbit_info/sc_orient"][0]) if "orbit_info/sc_orient" in f else None
+            for beam in BEAMS:
+                if beam not in f or "latitude_20m" not in f[beam].get("land_segments", {}):
+                    continue
+                group = f[beam]
+                beam_strength = strength(group, sc_orient, beam)
+                land = group["land_segments"]
+                lat = land["latitude_20m"][:].astype(np.float64)
+                lon = land["longitude_20m"][:].astype(np.float64)
+                usable = (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+                inside = shapely.within(shapely.points(np.where(usable, lon, 0), np.where(usable, lat, 0)), region) & usable
+                time_us = np.array([to_us(t) for t in land["delta_time"][:]], dtype=np.int64)
+                if args.start_us is not None:
+                    inside &= ((time_us >= args.start_us) & (time_us <= args.end_us))[:, None]
+                columns = {}
+                for variable, column in zip(args.variables, args.names):
+                    if variable not in group:
+                        columns[column] = None
+                        continue
+                    dataset = group[variable]
+                    columns[column] = (dataset[:], fill_of(dataset, variable, fills))
+                for row, k in zip(*np.nonzero(inside)):
+                    record = {
+                        "time": int(time_us[row]),
+                        "latitude": float(lat[row, k]),
+                        "longitude": float(lon[row, k]),
+                        "beam_strength": beam_strength,
+                    }
+                    for column in args.names:
+                        if columns[column] is None:
+                            record[column] = None
+                            continue
+                        values, fill = columns[column]
+                        value = values[row]
+                        if values.ndim == 2 and values.shape[1] == 5:
+                            value = value[k]
+                        record[column] = with_nulls([value], fill)[0]
+                    rows[(name, beam, int(row), int(k))] = record
+    return rows
+
+
 def fill_of(dataset, variable, fills):
     if "_FillValue" in dataset.attrs:
         return np.asarray(dataset.attrs["_FillValue"]).reshape(-1)[0].item()
@@ -161,6 +211,8 @@ def ours(path, names):
     rows = {}
     for record in table.to_pylist():
         key = (record["granule"], record["beam"], record["segment_index"])
+        if "subsegment" in record:
+            key += (record["subsegment"],)
         if key in rows:
             raise SystemExit(f"duplicate row {key}")
         out = {
@@ -188,6 +240,7 @@ def main():
     parser.add_argument("--night-only", action="store_true")
     parser.add_argument("--drop-fill", default="")
     parser.add_argument("--fills", default="{}", help="JSON: variable -> fill for files without attributes")
+    parser.add_argument("--resolution", default="100m")
     parser.add_argument("--where", help="SQL boolean expression the dataset's rows were filtered by")
     parser.add_argument("--where-variables", default="", help="variables read for --where only, not in the dataset")
     args = parser.parse_args()
@@ -198,7 +251,10 @@ def main():
     args.variables += hidden
     args.names += [v.rsplit("/", 1)[-1] for v in hidden]
     region = load_region(args.region)
-    expected = extract(args, region, json.loads(args.fills))
+    if args.resolution == "20m":
+        expected = extract_20m(args, region, json.loads(args.fills))
+    else:
+        expected = extract(args, region, json.loads(args.fills))
     expected = drop_fill(expected, [c for c in args.drop_fill.split(",") if c])
     if args.where:
         expected = where(expected, args.where)
