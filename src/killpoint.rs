@@ -6,7 +6,8 @@
 //! durable, journal not yet written), `journal` (the journal record's
 //! temporary file durable, not yet renamed), `publish` (a committed file
 //! moved into place, others not yet), `remove` (`--fresh`: a file of the
-//! earlier dataset moved aside or deleted, others not yet).
+//! earlier dataset moved aside or deleted, others not yet), `retire` (a
+//! record replaced by newer revisions: its files removed, the record not yet).
 //!
 //! `ICESAT2_FAIL_AT=<point>[:<n>]` makes the n-th call of `fault(point)`
 //! and every later one fail with the error the point stands for, as a full

@@ -41,6 +41,9 @@ pub struct Manifest {
     /// `100m` (a row per land segment, the default) or `20m` (a row per
     /// 20 m sub-segment).
     pub resolution: Option<String>,
+    /// `none` (default) or `newer_revisions`: a newer revision or release
+    /// of a granule the dataset holds replaces it.
+    pub update: Option<String>,
     pub source: SourceSpec,
     #[serde(default)]
     pub output: OutputSpec,

@@ -6,7 +6,7 @@
 //! (`sink::journal`). One granule's failure is recorded and the run goes on;
 //! a killed run resumes where its last checkpoint ended.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -169,6 +169,29 @@ pub fn run(
         .iter()
         .filter_map(|name| GranuleName::parse(name).map(|parsed| (any_release(&parsed), name)))
         .collect();
+    let replacement = if plan.replace_newer {
+        replacements(plan, &recovered, &done_revisions, options.shard.is_some())
+            .map_err(|message| anyhow::anyhow!("update: newer_revisions: {message}"))?
+    } else {
+        Replacement::default()
+    };
+    if !replacement.records.is_empty() {
+        let note = format!(
+            "replacing {} granules by newer revisions ({}): their journal records ({}) are \
+             written again with their other {} granules, in one commit",
+            replacement.newer.len(),
+            replacement
+                .newer
+                .iter()
+                .map(|(new, old)| format!("{old} -> {new}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            replacement.records.len(),
+            replacement.reread.len()
+        );
+        eprintln!("{note}");
+        warnings.push(note);
+    }
     let mut skipped_granules: Vec<GranuleNote> = Vec::new();
     // With the rows of the window each was read for dropped, for granules
     // the dataset holds from a narrower window (a dataset that grows).
@@ -183,7 +206,10 @@ pub fn run(
             continue;
         }
         tally.planned += 1;
-        if let Some(reason) = &granule.skip {
+        let name = &granule.granule.name;
+        if replacement.newer.contains_key(name) || replacement.reread.contains(name) {
+            to_read.push((granule, None));
+        } else if let Some(reason) = &granule.skip {
             skipped_granules.push(GranuleNote {
                 granule: granule.granule.name.clone(),
                 reason: reason.clone(),
@@ -219,6 +245,13 @@ pub fn run(
             to_read.push((granule, None));
         }
     }
+    let mut replacing: BTreeSet<String> = replacement
+        .newer
+        .keys()
+        .chain(&replacement.reread)
+        .cloned()
+        .collect();
+    let replaced_records = replacement.records;
     if grown > 0 {
         let note = format!(
             "growing the dataset's time window: {grown} granules it holds are read again for \
@@ -257,6 +290,7 @@ pub fn run(
         &identity,
     )
     .map_err(output_error)?;
+    writer.replace_records(replaced_records);
 
     let mut ledger = Ledger {
         skipped_granules,
@@ -304,6 +338,22 @@ pub fn run(
         let mut position = 0;
         for (name, outcome) in receiver.iter() {
             position += 1;
+            // The granules of a replacement: all in, it commits at once;
+            // one failed, nothing of it may be committed.
+            let mut replacement_done = false;
+            if replacing.remove(&name) {
+                if let Outcome::Failed(reason) = &outcome {
+                    cancel.store(true, Ordering::Relaxed);
+                    return Err(sink::SinkError::Io {
+                        path: plan.output.to_string(),
+                        message: format!(
+                            "update: newer_revisions: {name} failed ({reason}); nothing was \
+                             replaced, the next run tries again"
+                        ),
+                    });
+                }
+                replacement_done = replacing.is_empty();
+            }
             let line = match &outcome {
                 Outcome::Done(detail, _, _, _) => format!(
                     "{name}: {} rows, {} requests, {:.1} MB fetched, {:.1} MB decoded",
@@ -339,8 +389,11 @@ pub fn run(
                     Ok(())
                 }
             };
+            if replacement_done {
+                writer.replacement_complete();
+            }
             let result = added.and_then(|()| {
-                if writer.checkpoint_due() {
+                if replacement_done || writer.checkpoint_due() {
                     ledger.checkpoint(&mut writer, &lock)
                 } else {
                     Ok(())
@@ -407,7 +460,95 @@ pub fn run(
     Ok((report, path))
 }
 
-/// `process`, with a panic in the decoder turned into this granule's failure.
+/// Granules replaced by newer revisions (`update: newer_revisions`).
+#[derive(Default)]
+struct Replacement {
+    /// Each newer granule this run reads, and the one it replaces.
+    newer: BTreeMap<String, String>,
+    /// The journal records holding the replaced granules: rewritten whole.
+    records: Vec<String>,
+    /// Their other granules, read again.
+    reread: BTreeSet<String>,
+}
+
+/// The granules of `plan` that are newer revisions (or releases) of
+/// granules the dataset holds, and what replacing them takes: every
+/// journal record holding one is written again, in one commit, with its
+/// other granules read again. Refused (one line, why) where that cannot
+/// keep every row exactly once: a sharded run (another worker may write
+/// the same records), a record granule this run's source does not list,
+/// or a granule in two records (a grown dataset).
+fn replacements(
+    plan: &Plan,
+    recovered: &journal::Recovered,
+    done_revisions: &HashMap<GranuleKey, &String>,
+    sharded: bool,
+) -> Result<Replacement, String> {
+    let version = |name: &GranuleName| {
+        (
+            name.release.parse::<u32>().unwrap_or(0),
+            name.revision.parse::<u32>().unwrap_or(0),
+        )
+    };
+    let mut replacement = Replacement::default();
+    for granule in plan.to_read() {
+        let name = &granule.granule.name;
+        if recovered.done.contains(name) {
+            continue;
+        }
+        let Some(parsed) = GranuleName::parse(name) else {
+            continue;
+        };
+        let mut key = parsed.key();
+        key.5.clear();
+        let Some(&old) = done_revisions.get(&key) else {
+            continue;
+        };
+        let old_parsed = GranuleName::parse(old).ok_or("unreadable granule name")?;
+        if version(&parsed) > version(&old_parsed) {
+            replacement.newer.insert(name.clone(), old.clone());
+        }
+    }
+    if replacement.newer.is_empty() {
+        return Ok(replacement);
+    }
+    if sharded {
+        return Err(
+            "replacing granules needs a run without --shard (the records hold \
+                    granules of other workers' runs)"
+                .into(),
+        );
+    }
+    let replaced: BTreeSet<&String> = replacement.newer.values().collect();
+    let mut records: BTreeSet<&String> = BTreeSet::new();
+    for old in &replaced {
+        records.extend(recovered.records_of.get(*old).into_iter().flatten());
+    }
+    let offered: BTreeSet<&String> = plan.to_read().map(|g| &g.granule.name).collect();
+    for (granule, names) in &recovered.records_of {
+        if replaced.contains(granule) || !names.iter().any(|name| records.contains(name)) {
+            continue;
+        }
+        if names.len() > 1 {
+            return Err(format!(
+                "{granule} is in {} journal records (the dataset grew); replacing the records \
+                 holding it is not supported: run with --fresh",
+                names.len()
+            ));
+        }
+        if !offered.contains(granule) {
+            return Err(format!(
+                "record {} also holds {granule}, which this run's source and window do not \
+                 offer; run with them as they were, or with --fresh",
+                names[0]
+            ));
+        }
+        replacement.reread.insert(granule.clone());
+    }
+    replacement.records = records.into_iter().cloned().collect();
+    Ok(replacement)
+}
+
 /// Whether a granule the dataset holds, read for the time window
 /// `covered`, has no rows of `window` left to read: the part of its time
 /// range (from its name, as planning takes it: the start and 600 s on)
@@ -425,6 +566,7 @@ fn covers(covered: [i64; 2], name: &str, window: [i64; 2]) -> bool {
     start > end || (covered[0] <= start && end <= covered[1])
 }
 
+/// `process`, with a panic in the decoder turned into this granule's failure.
 fn process_guarded(
     plan: &Plan,
     granule: &PlannedGranule,

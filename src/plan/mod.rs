@@ -65,6 +65,9 @@ pub struct Plan {
     /// What the rows depend on but the time window and the granules
     /// (`dataset_sha256`): runs that share it grow one dataset.
     pub dataset_sha256: String,
+    /// `update: newer_revisions`: a newer revision or release of a granule
+    /// the dataset holds replaces it.
+    pub replace_newer: bool,
     /// The manifest text, for the run report.
     pub manifest_text: String,
     pub request: Request,
@@ -150,6 +153,7 @@ pub struct Validated {
     pub manifest_path: PathBuf,
     pub manifest_sha256: String,
     pub dataset_sha256: String,
+    pub replace_newer: bool,
     pub manifest_text: String,
     pub request: Request,
     /// The manifest's release, if it gives one.
@@ -390,6 +394,17 @@ impl Validated {
             ));
         }
 
+        let replace_newer = match manifest.update.as_deref() {
+            None | Some("none") => false,
+            Some("newer_revisions") => true,
+            Some(other) => {
+                return Err(field_error(
+                    "update",
+                    format!("'{other}' is not none or newer_revisions"),
+                ));
+            }
+        };
+
         // Filters.
         let beams = match &manifest.filters.beams {
             BeamsSpec::Word(word) => match word.as_str() {
@@ -512,6 +527,7 @@ impl Validated {
             manifest_path: manifest_path.to_path_buf(),
             manifest_sha256,
             dataset_sha256,
+            replace_newer,
             manifest_text: text,
             request,
             release,
@@ -569,6 +585,7 @@ impl Validated {
             manifest_path: self.manifest_path,
             manifest_sha256: self.manifest_sha256,
             dataset_sha256: self.dataset_sha256,
+            replace_newer: self.replace_newer,
             manifest_text: self.manifest_text,
             request: self.request,
             release,

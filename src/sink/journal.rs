@@ -37,6 +37,13 @@ pub struct CommitRecord {
     /// `Identity::window` of the run (absent as above).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<[i64; 2]>,
+    /// Records this one replaces (`update: newer_revisions`): its granules
+    /// hold every row those records held but for the granules a newer
+    /// revision replaced. Committing this record retires them: their files
+    /// and then the records are removed (finished by `recover` when a run
+    /// died part way).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<String>,
     /// Granules whose rows are all in `files` (some with no rows).
     pub granules: Vec<String>,
     pub files: Vec<CommittedFile>,
@@ -58,6 +65,20 @@ impl CommitRecord {
     /// under the root. A crafted record must not move or remove files
     /// anywhere else.
     fn check(&self, name: &str, output: &Output) -> Result<(), SinkError> {
+        if let Some(bad) = self
+            .replaces
+            .iter()
+            .find(|record| !is_plain_component(record) || !record.ends_with(".json"))
+        {
+            return Err(SinkError::Io {
+                path: format!("{output}/{}/{name}", crate::dataset::layout::JOURNAL),
+                message: format!(
+                    "journal record replaces '{}', which is not a journal record; remove the \
+                     record or run with --fresh",
+                    bad.escape_debug()
+                ),
+            });
+        }
         for file in &self.files {
             let bad = if !is_staged_name(&file.staged) {
                 Some(&file.staged)
@@ -90,6 +111,15 @@ impl CommitRecord {
         let bytes =
             serde_json::to_vec_pretty(self).map_err(|err| SinkError::Encode(err.to_string()))?;
         output.put_journal_record(&self.file_name(), bytes)?;
+        if !self.replaces.is_empty() {
+            let replaced: Vec<(String, CommitRecord)> = records(output)?
+                .into_iter()
+                .filter(|(name, _)| self.replaces.contains(name))
+                .collect();
+            for (name, record) in replaced {
+                retire(output, &name, &record)?;
+            }
+        }
         for file in &self.files {
             output.publish(&file.staged, &file.path)?;
             crate::killpoint::reached("publish");
@@ -187,6 +217,17 @@ fn is_plain_component(name: &str) -> bool {
         && !name.chars().any(char::is_control)
 }
 
+/// Removes a replaced record's files (published or still staged), then
+/// the record: killed in between, the replacing record names it again.
+fn retire(output: &Output, name: &str, record: &CommitRecord) -> Result<(), SinkError> {
+    for file in &record.files {
+        output.remove_file(&file.path)?;
+        output.remove_staged(&file.staged)?;
+    }
+    crate::killpoint::reached("retire");
+    output.remove_file(&format!("{}/{name}", crate::dataset::layout::JOURNAL))
+}
+
 /// Every journal record, parsed and checked: (name, record).
 fn records(output: &Output) -> Result<Vec<(String, CommitRecord)>, SinkError> {
     let mut records = Vec::new();
@@ -218,6 +259,8 @@ pub struct Recovered {
     /// For each of `done`, the time window its rows were read for (the
     /// widest of its records': windows only grow).
     pub covered: BTreeMap<String, [i64; 2]>,
+    /// For each of `done`, the records naming it.
+    pub records_of: BTreeMap<String, Vec<String>>,
     pub records: usize,
     /// Committed files that were still staged and have now been moved.
     pub republished: usize,
@@ -257,7 +300,16 @@ pub fn recover(output: &Output, identity: &Identity, worker: &str) -> Result<Rec
     };
     let mut referenced: BTreeSet<String> = BTreeSet::new();
     let mut pending: BTreeMap<String, String> = BTreeMap::new();
+    // Records a committed record replaces: their retiring is finished.
+    let retired: BTreeSet<String> = records
+        .iter()
+        .flat_map(|(_, record)| record.replaces.iter().cloned())
+        .collect();
     for (name, record) in records {
+        if retired.contains(&name) {
+            retire(output, &name, &record)?;
+            continue;
+        }
         let whole = record
             .files
             .iter()
@@ -282,6 +334,10 @@ pub fn recover(output: &Output, identity: &Identity, worker: &str) -> Result<Rec
         for granule in &record.granules {
             let covered = recovered.covered.entry(granule.clone()).or_insert(window);
             *covered = [covered[0].min(window[0]), covered[1].max(window[1])];
+        }
+        for granule in &record.granules {
+            let names = recovered.records_of.entry(granule.clone()).or_default();
+            names.push(name.clone());
         }
         recovered.done.extend(record.granules.iter().cloned());
         for file in record.files {

@@ -151,6 +151,10 @@ pub struct DatasetWriter<'a> {
     run_id: String,
     worker: String,
     identity: Identity,
+    /// Records the next checkpoint replaces (`replace_records`), and
+    /// whether checkpoints wait until every granule replacing them is in.
+    replaces: Vec<String>,
+    held: bool,
     scratch: PathBuf,
     /// The files' schema, fixed by the first batch.
     schema: Option<SchemaRef>,
@@ -186,6 +190,8 @@ impl<'a> DatasetWriter<'a> {
             run_id: run_id.to_string(),
             worker: worker.to_string(),
             identity: identity.clone(),
+            replaces: Vec::new(),
+            held: false,
             scratch,
             schema: None,
             open: BTreeMap::new(),
@@ -238,16 +244,39 @@ impl<'a> DatasetWriter<'a> {
         Ok(())
     }
 
-    /// Whether the checkpoint interval (granules or time) has passed.
+    /// Whether the checkpoint interval (granules or time) has passed; never
+    /// while a replacement is held.
     pub fn checkpoint_due(&self) -> bool {
-        self.pending.len() as u64 >= self.settings.checkpoint_granules
-            || self.last_checkpoint.elapsed().as_secs_f64() >= self.settings.checkpoint_seconds
+        !self.held
+            && (self.pending.len() as u64 >= self.settings.checkpoint_granules
+                || self.last_checkpoint.elapsed().as_secs_f64() >= self.settings.checkpoint_seconds)
+    }
+
+    /// The next checkpoint replaces `records`; none is taken until
+    /// `replacement_complete`: the rows replacing them must be committed in
+    /// one record with the replacement, never without it.
+    pub fn replace_records(&mut self, records: Vec<String>) {
+        self.held = !records.is_empty();
+        self.replaces = records;
+    }
+
+    /// Every granule replacing the held records is in.
+    pub fn replacement_complete(&mut self) {
+        self.held = false;
     }
 
     /// Closes and stages every file, then commits them with the pending
     /// granules. Returns the record (None when nothing was pending).
     pub fn checkpoint(&mut self) -> Result<Option<CommitRecord>, SinkError> {
         self.last_checkpoint = Instant::now();
+        if self.held {
+            return Err(SinkError::Io {
+                path: self.output.to_string(),
+                message: "a replacement of journal records did not get all its granules; \
+                          nothing was committed"
+                    .into(),
+            });
+        }
         if self.pending.is_empty() {
             return Ok(None);
         }
@@ -263,6 +292,7 @@ impl<'a> DatasetWriter<'a> {
             manifest_sha256: self.identity.manifest_sha256.clone(),
             dataset_sha256: Some(self.identity.dataset_sha256.clone()),
             window: Some(self.identity.window),
+            replaces: std::mem::take(&mut self.replaces),
             granules: std::mem::take(&mut self.pending),
             files: closed.into_iter().map(|file| file.committed).collect(),
         };

@@ -865,3 +865,86 @@ fn a_dataset_grows_by_its_time_window_to_the_rows_of_a_fresh_run() {
     );
     assert_eq!(util::same_rows(&work.join("out"), &fresh.join("out")), rows);
 }
+
+/// The four notebook-area granules copied into `folder`, plus, when
+/// `second` is given, a copy of that granule as revision `_02`.
+fn revisions(folder: &Path, second: Option<&str>) {
+    std::fs::create_dir_all(folder).unwrap();
+    for entry in std::fs::read_dir(util::tasmania_granules()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        std::fs::copy(&path, folder.join(&name)).unwrap();
+        if second.is_some_and(|wanted| wanted == name) {
+            std::fs::copy(&path, folder.join(name.replace("_01.h5", "_02.h5"))).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_newer_revision_replaces_its_granule_in_one_commit_and_every_row_stays_once() {
+    let old = "ATL08_20190421213054_03750313_006_01.h5";
+    let manifest = "region: { bbox: [147.2, -43.35, 147.55, -42.95] }\nvariables: [land_segments/canopy/h_canopy]\nupdate: newer_revisions\nsource: { local: { path: granules } }\noutput: { path: out, checkpoint_granules: 2 }\n";
+    // The dataset, then the same folder with a `_02` of one granule: a run
+    // killed after committing the replacement, part way through retiring
+    // the old records, then resumed; and an uninterrupted one.
+    let fresh = Workdir::new();
+    revisions(&fresh.join("granules"), Some(old));
+    fresh.write("m.yaml", manifest);
+    fresh.run(&["run", "m.yaml"]).success();
+    for kill in [None, Some("retire:1"), Some("publish:1")] {
+        let work = Workdir::new();
+        revisions(&work.join("granules"), None);
+        work.write("m.yaml", manifest);
+        work.run(&["run", "m.yaml"]).success();
+        revisions(&work.join("granules"), Some(old));
+        if let Some(kill) = kill {
+            let run = work.run_with_env(&["run", "m.yaml"], &[("ICESAT2_KILL_AT", kill)]);
+            assert_eq!(run.signal(), Some(9), "{kill}: {}", run.stderr());
+        }
+        let run = work.run(&["run", "m.yaml"]);
+        run.success();
+        if kill.is_none() {
+            assert!(
+                run.stderr()
+                    .contains(&format!("{old} -> {}", old.replace("_01.h5", "_02.h5"))),
+                "{}",
+                run.stderr()
+            );
+        }
+        let rows = util::same_rows(&work.join("out"), &fresh.join("out"));
+        assert!(rows > 1000, "{kill:?}: {rows}");
+        // Only the newest revision's rows, and the next run reads nothing.
+        let again = work.run(&["run", "m.yaml"]);
+        again.success();
+        assert!(again.stderr().contains("0 done"), "{}", again.stderr());
+        assert_eq!(util::same_rows(&work.join("out"), &fresh.join("out")), rows);
+    }
+}
+
+#[test]
+fn without_update_a_newer_revision_is_skipped_and_sharded_runs_do_not_replace() {
+    let old = "ATL08_20190421213054_03750313_006_01.h5";
+    let work = Workdir::new();
+    revisions(&work.join("granules"), None);
+    let manifest = |update: &str| {
+        format!(
+            "region: {{ bbox: [147.2, -43.35, 147.55, -42.95] }}\nvariables: [land_segments/canopy/h_canopy]\n{update}source: {{ local: {{ path: granules }} }}\noutput: {{ path: out }}\n"
+        )
+    };
+    work.write("m.yaml", &manifest(""));
+    work.run(&["run", "m.yaml"]).success();
+    revisions(&work.join("granules"), Some(old));
+    let kept = work.run(&["run", "m.yaml"]);
+    kept.success();
+    assert!(kept.stderr().contains("0 done"), "{}", kept.stderr());
+    work.write("m.yaml", &manifest("update: newer_revisions\n"));
+    let refused = work.run(&["run", "m.yaml", "--shard", "0/1"]);
+    assert_eq!(refused.code(), 1, "{}", refused.stderr());
+    assert!(
+        refused
+            .stderr()
+            .contains("update: newer_revisions: replacing granules needs a run without --shard"),
+        "{}",
+        refused.stderr()
+    );
+}
