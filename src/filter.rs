@@ -7,19 +7,19 @@
 
 use arrow::datatypes::{Schema, SchemaRef};
 
-use crate::granule::RowFilter;
 use crate::granule::columns::OutputVariable;
 use crate::granule::variables::{CATALOG, Level, Variable};
+use crate::granule::{Resolution, RowFilter};
 
 /// Compiles `sql` against the output columns `output`; the error is one
 /// line naming what is wrong (an unknown column with a 'did you mean', a
 /// syntax error, an expression that is not boolean).
-pub fn compile(sql: &str, output: &SchemaRef) -> Result<RowFilter, String> {
+pub fn compile(sql: &str, output: &SchemaRef, resolution: Resolution) -> Result<RowFilter, String> {
     if sql.trim().is_empty() {
         return Err("is empty; give a SQL boolean expression such as \"h_canopy < 80\"".into());
     }
     let candidates = filter_only_variables(output);
-    engine::compile(sql, output, &candidates)
+    engine::compile(sql, output, &candidates, resolution)
 }
 
 /// Catalog variables a filter may name without requesting them: those of
@@ -62,18 +62,27 @@ mod engine {
     use datafusion::sql::sqlparser::keywords::Keyword;
     use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
-    use crate::granule::columns::OutputVariable;
-    use crate::granule::{RowFilter, RowPredicate};
+    use crate::granule::columns::{OutputVariable, arrow_type};
+    use crate::granule::{Resolution, RowFilter, RowPredicate};
     use arrow::datatypes::{Field, Schema};
 
     /// The schema a filter's batch has: the output columns, then `hidden`.
-    fn with_hidden(output: &Schema, hidden: &[OutputVariable]) -> SchemaRef {
+    /// At `resolution: 20m` a variable with a value per sub-segment is the
+    /// sub-segment's scalar, as in the output.
+    fn with_hidden(
+        output: &Schema,
+        hidden: &[OutputVariable],
+        resolution: Resolution,
+    ) -> SchemaRef {
         let mut fields: Vec<Field> = output.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.extend(
-            hidden
-                .iter()
-                .map(|variable| Field::new(&variable.name, variable.data_type(), true)),
-        );
+        fields.extend(hidden.iter().map(|variable| {
+            let data_type = if resolution == Resolution::Subsegment && variable.is_per_20m() {
+                arrow_type(variable.spec.dtype)
+            } else {
+                variable.data_type()
+            };
+            Field::new(&variable.name, data_type, true)
+        }));
         Arc::new(Schema::new_with_metadata(fields, output.metadata().clone()))
     }
 
@@ -91,6 +100,7 @@ mod engine {
         sql: &str,
         output: &SchemaRef,
         candidates: &[OutputVariable],
+        resolution: Resolution,
     ) -> Result<RowFilter, String> {
         let known: Vec<&str> = output
             .fields()
@@ -99,7 +109,7 @@ mod engine {
             .chain(candidates.iter().map(|variable| variable.name.as_str()))
             .collect();
         check_names(sql, &known)?;
-        let wide = with_hidden(output, candidates);
+        let wide = with_hidden(output, candidates, resolution);
         let context = SessionContext::new();
         let one_line =
             |err: datafusion::error::DataFusionError| err.strip_backtrace().replace('\n', " ");
@@ -116,7 +126,7 @@ mod engine {
             .filter(|variable| used.contains(&variable.name))
             .cloned()
             .collect();
-        let schema = with_hidden(output, &hidden);
+        let schema = with_hidden(output, &hidden, resolution);
         let physical = DFSchema::try_from(schema.as_ref().clone())
             .and_then(|df_schema| context.create_physical_expr(expr, &df_schema))
             .map_err(one_line)?;
@@ -201,13 +211,14 @@ mod engine {
 mod engine {
     use arrow::datatypes::SchemaRef;
 
-    use crate::granule::RowFilter;
     use crate::granule::columns::OutputVariable;
+    use crate::granule::{Resolution, RowFilter};
 
     pub(super) fn compile(
         _sql: &str,
         _output: &SchemaRef,
         _candidates: &[OutputVariable],
+        _resolution: Resolution,
     ) -> Result<RowFilter, String> {
         Err("needs a build with the `query` feature (DataFusion), which this one lacks".into())
     }

@@ -209,6 +209,11 @@ pub fn run(
         let name = &granule.granule.name;
         if replacement.newer.contains_key(name) || replacement.reread.contains(name) {
             to_read.push((granule, None));
+        } else if let Some((newer, _)) = replacement.newer.iter().find(|(_, old)| *old == name) {
+            skipped_granules.push(GranuleNote {
+                granule: name.clone(),
+                reason: format!("replaced by its newer revision {newer}"),
+            });
         } else if let Some(reason) = &granule.skip {
             skipped_granules.push(GranuleNote {
                 granule: granule.granule.name.clone(),
@@ -245,13 +250,13 @@ pub fn run(
             to_read.push((granule, None));
         }
     }
-    let mut replacing: BTreeSet<String> = replacement
+    let replacing: BTreeSet<String> = replacement
         .newer
         .keys()
         .chain(&replacement.reread)
         .cloned()
         .collect();
-    let replaced_records = replacement.records;
+    let replaced_records = replacement.records.clone();
     if grown > 0 {
         let note = format!(
             "growing the dataset's time window: {grown} granules it holds are read again for \
@@ -311,101 +316,129 @@ pub fn run(
     let mut counted = Tally::new(&binning);
 
     let cancel = AtomicBool::new(false);
-    let (sender, receiver) =
-        std::sync::mpsc::sync_channel::<(String, Outcome)>(pool.current_num_threads() * 2);
-    // On a writer error the receiver is dropped as this closure returns, so
-    // decode threads blocked on the full channel wake (their send fails)
-    // and, seeing `cancel`, take no more granules: the scope ends.
-    let written: Result<(), sink::SinkError> = std::thread::scope(|scope| {
-        let receiver = receiver;
-        let cancel = &cancel;
-        let to_read = &to_read;
-        let pool = &pool;
-        let binning = &binning;
-        scope.spawn(move || {
-            pool.install(|| {
-                to_read
-                    .par_iter()
-                    .for_each_with(sender, |sender, (granule, except)| {
-                        if cancel.load(Ordering::Relaxed) {
-                            return;
-                        }
-                        let outcome = process_guarded(plan, granule, *except, binning);
-                        let _ = sender.send((granule.granule.name.clone(), outcome));
-                    })
-            })
-        });
-        let mut position = 0;
-        for (name, outcome) in receiver.iter() {
-            position += 1;
-            // The granules of a replacement: all in, it commits at once;
-            // one failed, nothing of it may be committed.
-            let mut replacement_done = false;
-            if replacing.remove(&name) {
-                if let Outcome::Failed(reason) = &outcome {
-                    cancel.store(true, Ordering::Relaxed);
-                    return Err(sink::SinkError::Io {
-                        path: plan.output.to_string(),
-                        message: format!(
-                            "update: newer_revisions: {name} failed ({reason}); nothing was \
-                             replaced, the next run tries again"
-                        ),
-                    });
-                }
-                replacement_done = replacing.is_empty();
-            }
-            let line = match &outcome {
-                Outcome::Done(detail, _, _, _) => format!(
-                    "{name}: {} rows, {} requests, {:.1} MB fetched, {:.1} MB decoded",
-                    detail.rows,
-                    detail.requests,
-                    detail.bytes_read as f64 / 1e6,
-                    detail.bytes_decoded as f64 / 1e6
-                ),
-                Outcome::Skipped(reason) => format!("{name}: skipped ({reason})"),
-                Outcome::Failed(reason) => format!("{name}: FAILED: {reason}"),
-            };
-            if interactive {
-                progress.inc(1);
-                progress.set_message(line);
-            } else {
-                eprintln!("[{position}/{total}] {line}");
-            }
-            let added = match outcome {
-                Outcome::Done(detail, notes, batch, tally) => writer.add(&name, &batch).map(|()| {
-                    ledger.waiting.insert(name, (Some(*detail), notes, None));
-                    counted = std::mem::take(&mut counted).merge(*tally);
-                }),
-                Outcome::Skipped(reason) => writer.add_empty(&name).map(|()| {
-                    ledger
-                        .waiting
-                        .insert(name, (None, Vec::new(), Some(reason)));
-                }),
-                Outcome::Failed(reason) => {
-                    tally.failed.push(GranuleNote {
-                        granule: name,
-                        reason,
-                    });
-                    Ok(())
-                }
-            };
-            if replacement_done {
-                writer.replacement_complete();
-            }
-            let result = added.and_then(|()| {
-                if replacement_done || writer.checkpoint_due() {
-                    ledger.checkpoint(&mut writer, &lock)
-                } else {
-                    Ok(())
-                }
+    // A replacement's granules are read first, on their own, and committed
+    // in one record with it; then the rest.
+    let (first, rest): (Vec<_>, Vec<_>) = to_read
+        .iter()
+        .copied()
+        .partition(|(granule, _)| replacing.contains(&granule.granule.name));
+    let mut position = 0;
+    let mut written: Result<(), sink::SinkError> = Ok(());
+    for (phase, granules) in [first, rest].iter().enumerate() {
+        let replacement_phase = phase == 0 && !replacing.is_empty();
+        if granules.is_empty() && !replacement_phase {
+            continue;
+        }
+        let mut replacement_failed: Option<(String, String)> = None;
+        let (sender, receiver) =
+            std::sync::mpsc::sync_channel::<(String, Outcome)>(pool.current_num_threads() * 2);
+        // On a writer error the receiver is dropped as this closure returns,
+        // so decode threads blocked on the full channel wake (their send
+        // fails) and, seeing `cancel`, take no more granules: the scope ends.
+        written = std::thread::scope(|scope| {
+            let receiver = receiver;
+            let cancel = &cancel;
+            let pool = &pool;
+            let binning = &binning;
+            scope.spawn(move || {
+                pool.install(|| {
+                    granules
+                        .par_iter()
+                        .for_each_with(sender, |sender, (granule, except)| {
+                            if cancel.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            let outcome = process_guarded(plan, granule, *except, binning);
+                            let _ = sender.send((granule.granule.name.clone(), outcome));
+                        })
+                })
             });
-            if let Err(err) = result {
-                cancel.store(true, Ordering::Relaxed);
-                return Err(err);
+            for (name, outcome) in receiver.iter() {
+                position += 1;
+                if let (true, Outcome::Failed(reason)) = (replacement_phase, &outcome) {
+                    replacement_failed.get_or_insert((name.clone(), reason.clone()));
+                }
+                let line = match &outcome {
+                    Outcome::Done(detail, _, _, _) => format!(
+                        "{name}: {} rows, {} requests, {:.1} MB fetched, {:.1} MB decoded",
+                        detail.rows,
+                        detail.requests,
+                        detail.bytes_read as f64 / 1e6,
+                        detail.bytes_decoded as f64 / 1e6
+                    ),
+                    Outcome::Skipped(reason) => format!("{name}: skipped ({reason})"),
+                    Outcome::Failed(reason) => format!("{name}: FAILED: {reason}"),
+                };
+                if interactive {
+                    progress.inc(1);
+                    progress.set_message(line);
+                } else {
+                    eprintln!("[{position}/{total}] {line}");
+                }
+                let added = match outcome {
+                    Outcome::Done(detail, notes, batch, tally) => {
+                        writer.add(&name, &batch).map(|()| {
+                            ledger.waiting.insert(name, (Some(*detail), notes, None));
+                            counted = std::mem::take(&mut counted).merge(*tally);
+                        })
+                    }
+                    Outcome::Skipped(reason) => writer.add_empty(&name).map(|()| {
+                        ledger
+                            .waiting
+                            .insert(name, (None, Vec::new(), Some(reason)));
+                    }),
+                    Outcome::Failed(reason) => {
+                        tally.failed.push(GranuleNote {
+                            granule: name,
+                            reason,
+                        });
+                        Ok(())
+                    }
+                };
+                let result = added.and_then(|()| {
+                    if writer.checkpoint_due() {
+                        ledger.checkpoint(&mut writer, &lock)
+                    } else {
+                        Ok(())
+                    }
+                });
+                if let Err(err) = result {
+                    cancel.store(true, Ordering::Relaxed);
+                    return Err(err);
+                }
+            }
+            Ok(())
+        });
+        if written.is_err() {
+            break;
+        }
+        if replacement_phase {
+            match replacement_failed {
+                // The old records stay; what this phase read is dropped.
+                Some((failed, reason)) => {
+                    writer.discard_uncommitted();
+                    for (granule, _) in granules {
+                        let name = &granule.granule.name;
+                        ledger.waiting.remove(name);
+                        if replacement.newer.contains_key(name) && name != &failed {
+                            ledger.skipped_granules.push(GranuleNote {
+                                granule: name.clone(),
+                                reason: format!(
+                                    "not yet replacing its older revision: {failed}, read again \
+                                     for the replacement, failed ({reason}); the next run tries again"
+                                ),
+                            });
+                        }
+                    }
+                }
+                None => writer.replacement_complete(),
             }
         }
-        ledger.checkpoint(&mut writer, &lock)
-    });
+        written = ledger.checkpoint(&mut writer, &lock);
+        if written.is_err() {
+            break;
+        }
+    }
     progress.finish_and_clear();
     written.map_err(output_error)?;
     drop(writer);

@@ -504,11 +504,14 @@ impl<'a> BeamReader<'a> {
             let keep: Vec<bool> = self
                 .time
                 .iter()
-                .map(|t| {
-                    t.is_some_and(|t| {
+                .map(|t| match t {
+                    // Without a window a fresh run keeps rows whose time is
+                    // fill; a run with one could not have written them.
+                    None => window.is_none(),
+                    &Some(t) => {
                         window.is_none_or(|window| window.contains(t))
                             && !except.is_some_and(|except| except.contains(t))
-                    })
+                    }
                 })
                 .collect();
             self.retain(&keep);

@@ -503,7 +503,7 @@ impl Validated {
         };
         let row_filter = match &manifest.filters.where_sql {
             Some(sql) => Some(
-                crate::filter::compile(sql, &schema)
+                crate::filter::compile(sql, &schema, resolution)
                     .map_err(|message| field_error("filters.where", message))?,
             ),
             None => None,

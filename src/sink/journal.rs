@@ -305,16 +305,48 @@ pub fn recover(output: &Output, identity: &Identity, worker: &str) -> Result<Rec
         .iter()
         .flat_map(|(_, record)| record.replaces.iter().cloned())
         .collect();
+    // Records with a file gone are undone, and with them every record
+    // sharing a granule with one undone (a grown dataset holds a granule's
+    // rows of different windows in different records): the granule is then
+    // read again whole, never only for the window a surviving record says.
+    let whole = |record: &CommitRecord| {
+        record
+            .files
+            .iter()
+            .all(|file| staged.contains(&file.staged) || published.contains(&file.path))
+    };
+    let live = || records.iter().filter(|(name, _)| !retired.contains(name));
+    let mut undo: BTreeSet<&String> = live()
+        .filter(|(_, record)| !whole(record))
+        .map(|(name, _)| name)
+        .collect();
+    loop {
+        let undone_granules: BTreeSet<&String> = live()
+            .filter(|(name, _)| undo.contains(name))
+            .flat_map(|(_, record)| &record.granules)
+            .collect();
+        let more: Vec<&String> = live()
+            .filter(|(name, record)| {
+                !undo.contains(name)
+                    && record
+                        .granules
+                        .iter()
+                        .any(|granule| undone_granules.contains(granule))
+            })
+            .map(|(name, _)| name)
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        undo.extend(more);
+    }
+    let undo: BTreeSet<String> = undo.into_iter().cloned().collect();
     for (name, record) in records {
         if retired.contains(&name) {
             retire(output, &name, &record)?;
             continue;
         }
-        let whole = record
-            .files
-            .iter()
-            .all(|file| staged.contains(&file.staged) || published.contains(&file.path));
-        if !whole {
+        if undo.contains(&name) {
             // Files first, the record last: killed in between, the next
             // run finds the record still wanting files and goes on.
             for file in &record.files {

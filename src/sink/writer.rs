@@ -260,6 +260,29 @@ impl<'a> DatasetWriter<'a> {
         self.replaces = records;
     }
 
+    /// Drops every row handed over since the last checkpoint, their files
+    /// removed, and any replacement held: a replacement that cannot be
+    /// completed is not committed (the records it was to replace stay).
+    pub fn discard_uncommitted(&mut self) {
+        let open = std::mem::take(&mut self.open);
+        let mut locals: Vec<PathBuf> = Vec::new();
+        for file in open.into_values() {
+            locals.push(file.local.clone());
+            drop(file);
+        }
+        locals.extend(
+            std::mem::take(&mut self.closed)
+                .into_iter()
+                .map(|file| file.local),
+        );
+        for local in locals {
+            let _ = std::fs::remove_file(local);
+        }
+        self.pending.clear();
+        self.replaces.clear();
+        self.held = false;
+    }
+
     /// Every granule replacing the held records is in.
     pub fn replacement_complete(&mut self) {
         self.held = false;

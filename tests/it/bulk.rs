@@ -840,6 +840,24 @@ fn a_dataset_grows_by_its_time_window_to_the_rows_of_a_fresh_run() {
     );
     assert_eq!(util::same_rows(&work.join("out"), &fresh.join("out")), rows);
 
+    // A file of the first (narrow) record gone: that record is undone, and
+    // with it the record holding the straddling granule's other rows, so
+    // the granule is read again whole.
+    let journal = work.join("out/_runs/journal");
+    let mut records: Vec<serde_json::Value> = std::fs::read_dir(&journal)
+        .unwrap()
+        .map(|entry| {
+            serde_json::from_slice(&std::fs::read(entry.unwrap().path()).unwrap()).unwrap()
+        })
+        .collect();
+    records.sort_by_key(|record| record["window"][0].as_i64());
+    let narrow_record = records.last().unwrap();
+    let file = narrow_record["files"][0]["path"].as_str().unwrap();
+    std::fs::remove_file(work.join("out").join(file)).unwrap();
+    let undone = work.run(&["run", "m.yaml"]);
+    undone.success();
+    assert_eq!(util::same_rows(&work.join("out"), &fresh.join("out")), rows);
+
     // A narrower window, or another variable, is not growth.
     let narrower = "{ start: 2019-05-01, end: 2019-12-31 }";
     work.write("m.yaml", &growing_manifest(&granules, narrower, variables));
@@ -947,4 +965,41 @@ fn without_update_a_newer_revision_is_skipped_and_sharded_runs_do_not_replace() 
         "{}",
         refused.stderr()
     );
+}
+
+#[test]
+fn a_replacement_whose_new_revision_fails_keeps_the_old_rows_and_the_rest_of_the_run() {
+    let old = "ATL08_20190421213054_03750313_006_01.h5";
+    let new = old.replace("_01.h5", "_02.h5");
+    let manifest = "region: { bbox: [147.2, -43.35, 147.55, -42.95] }\nvariables: [land_segments/canopy/h_canopy]\nupdate: newer_revisions\nsource: { local: { path: granules } }\noutput: { path: out, checkpoint_granules: 2 }\n";
+    let work = Workdir::new();
+    revisions(&work.join("granules"), None);
+    // Three granules first; the fourth comes with the broken revision.
+    let held_back = "ATL08_20190721213054_03750413_006_01.h5";
+    std::fs::rename(work.join("granules").join(held_back), work.join(held_back)).unwrap();
+    work.write("m.yaml", manifest);
+    work.run(&["run", "m.yaml"]).success();
+    std::fs::rename(work.join(held_back), work.join("granules").join(held_back)).unwrap();
+    work.write(&format!("granules/{new}"), "not an HDF5 file");
+    let run = work.run(&["run", "m.yaml"]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    // The old revision's rows stay and the new granule of the run is in.
+    let all = Workdir::new();
+    all.write("m.yaml", manifest);
+    revisions(&all.join("granules"), None);
+    all.run(&["run", "m.yaml"]).success();
+    util::same_rows(&work.join("out"), &all.join("out"));
+
+    // With the revision readable, the next run replaces.
+    std::fs::copy(
+        util::tasmania_granules().join(old),
+        work.join("granules").join(&new),
+    )
+    .unwrap();
+    work.run(&["run", "m.yaml"]).success();
+    let fresh = Workdir::new();
+    revisions(&fresh.join("granules"), Some(old));
+    fresh.write("m.yaml", manifest);
+    fresh.run(&["run", "m.yaml"]).success();
+    util::same_rows(&work.join("out"), &fresh.join("out"));
 }

@@ -241,15 +241,15 @@ fn spatial_search_finds_the_same_rows() {
 
 #[test]
 fn credentials_that_expire_mid_run_are_refreshed() {
-    // Keys live 2 s (refreshed at 1.6 s); 60 ms per S3 request makes the
-    // run last well beyond that (about 4 s alone on 2 cores) however fast
-    // decoding gets.
+    // Keys live 2 s (refreshed at 1.6 s); 150 ms per S3 request makes the
+    // run last well beyond that (about 4 s on 2 cores: a granule waits
+    // about nine request times) however fast decoding gets.
     let ttl = Duration::from_secs(2);
     let config = NasaConfig {
         credentials_ttl: ttl,
         ..NasaConfig::default()
     };
-    let nasa = nasa(config, Duration::from_millis(60));
+    let nasa = nasa(config, Duration::from_millis(150));
     let local = workdir(&nasa.local_manifest(), "test-token");
     run(&local);
     let s3 = workdir(&nasa.cmr_manifest("s3", "rgt", true), "test-token");

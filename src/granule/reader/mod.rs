@@ -268,17 +268,26 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Calls `work` on every item from up to `threads` threads (items past
-/// that wait for a thread to finish one).
+/// that wait for a thread to finish one). Where the system refuses more
+/// threads (a container's process limit), the calling thread works
+/// through what is left: slower, never a failure.
 fn concurrently<T: Sync>(items: &[T], threads: usize, work: impl Fn(&T) + Sync) {
     let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..items.len().min(threads) {
-            scope.spawn(|| {
-                while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    work(item);
-                }
-            });
+    let drain = || {
+        while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+            work(item);
         }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..items.len().min(threads) {
+            if std::thread::Builder::new()
+                .spawn_scoped(scope, drain)
+                .is_err()
+            {
+                break;
+            }
+        }
+        drain();
     });
 }
 
