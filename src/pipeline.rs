@@ -330,6 +330,8 @@ pub fn run(
             continue;
         }
         let mut replacement_failed: Option<(String, String)> = None;
+        // A replacement's quick-look counts, kept apart until it commits.
+        let mut replacement_counted = Tally::new(&binning);
         let (sender, receiver) =
             std::sync::mpsc::sync_channel::<(String, Outcome)>(pool.current_num_threads() * 2);
         // On a writer error the receiver is dropped as this closure returns,
@@ -379,7 +381,12 @@ pub fn run(
                     Outcome::Done(detail, notes, batch, tally) => {
                         writer.add(&name, &batch).map(|()| {
                             ledger.waiting.insert(name, (Some(*detail), notes, None));
-                            counted = std::mem::take(&mut counted).merge(*tally);
+                            if replacement_phase {
+                                replacement_counted =
+                                    std::mem::take(&mut replacement_counted).merge(*tally);
+                            } else {
+                                counted = std::mem::take(&mut counted).merge(*tally);
+                            }
                         })
                     }
                     Outcome::Skipped(reason) => writer.add_empty(&name).map(|()| {
@@ -417,21 +424,44 @@ pub fn run(
                 // The old records stay; what this phase read is dropped.
                 Some((failed, reason)) => {
                     writer.discard_uncommitted();
+                    let failed_names: BTreeSet<&String> =
+                        tally.failed.iter().map(|note| &note.granule).collect();
                     for (granule, _) in granules {
                         let name = &granule.granule.name;
                         ledger.waiting.remove(name);
-                        if replacement.newer.contains_key(name) && name != &failed {
+                        if failed_names.contains(name) {
+                            continue;
+                        }
+                        if let Some(old) = replacement.newer.get(name) {
                             ledger.skipped_granules.push(GranuleNote {
                                 granule: name.clone(),
                                 reason: format!(
-                                    "not yet replacing its older revision: {failed}, read again \
-                                     for the replacement, failed ({reason}); the next run tries again"
+                                    "not yet replacing {old}: {failed}, read for the \
+                                     replacement, failed ({reason}); the next run tries again"
                                 ),
                             });
+                        } else {
+                            // Read again for the replacement: its rows stay
+                            // in its record.
+                            tally.already_done += 1;
+                        }
+                    }
+                    for note in &mut ledger.skipped_granules {
+                        if let Some((newer, _)) = replacement
+                            .newer
+                            .iter()
+                            .find(|(_, old)| **old == note.granule)
+                        {
+                            note.reason = format!(
+                                "kept: its newer revision {newer} could not replace it in this run"
+                            );
                         }
                     }
                 }
-                None => writer.replacement_complete(),
+                None => {
+                    writer.replacement_complete();
+                    counted = std::mem::take(&mut counted).merge(replacement_counted);
+                }
             }
         }
         written = ledger.checkpoint(&mut writer, &lock);

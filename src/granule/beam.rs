@@ -9,11 +9,11 @@ use arrow::array::{
     Array, ArrayRef, BooleanArray, FixedSizeListArray, Float64Array, RecordBatch,
     TimestampMicrosecondArray, UInt8Array, UInt16Array, UInt32Array,
 };
-use arrow::buffer::OffsetBuffer;
 use rayon::prelude::*;
 
 use super::columns::{DERIVED_COLUMNS, GEOMETRY_COLUMN, OutputVariable, SUBSEGMENTS};
 use super::h5::{DatasetInfo, Hdf5Source, Node, PlannedRead, Values};
+use super::photons::{PhotonRuns, merge_runs};
 use crate::dataset::schema::{LATITUDE, LONGITUDE, SUBSEGMENT};
 
 use super::meta::{BeamInfo, GranuleMeta, beams};
@@ -908,68 +908,6 @@ impl<'a> BeamReader<'a> {
     }
 }
 
-/// Ranges joined where they touch or overlap (input sorted by start).
-fn merge_runs(ranges: impl Iterator<Item = Range<u64>>) -> Vec<Range<u64>> {
-    let mut merged: Vec<Range<u64>> = Vec::new();
-    for range in ranges.filter(|range| !range.is_empty()) {
-        match merged.last_mut() {
-            Some(last) if last.end >= range.start => last.end = last.end.max(range.end),
-            _ => merged.push(range),
-        }
-    }
-    merged
-}
-
-/// Photon rows to read for a beam's kept segments, and each segment's share.
-struct PhotonRuns {
-    runs: Vec<Range<u64>>,
-    offsets: OffsetBuffer<i32>,
-    n_photons: u64,
-}
-
-impl PhotonRuns {
-    /// `ranges` in segment order. Segments share no photon, so their
-    /// ranges come in order without overlapping, inside the beam's photons
-    /// (the values read for the merged runs are then exactly the segments'
-    /// lists, back to back); anything else is a corrupt segment index,
-    /// refused before the list column is allocated. (The fuzzer found
-    /// segment id ranges that ran backwards: their length wrapped around and
-    /// panicked in the offsets.)
-    fn new(
-        beam: &str,
-        ranges: Vec<Range<u64>>,
-        n_photons: u64,
-    ) -> Result<PhotonRuns, GranuleError> {
-        let mut end = 0;
-        for range in &ranges {
-            if range.start == range.end {
-                continue;
-            }
-            if range.start > range.end
-                || range.start < end
-                || range.end > n_photons
-                || range.end > i32::MAX as u64
-            {
-                return Err(GranuleError::Invalid(format!(
-                    "{beam}: the photons of the kept segments overlap or pass the beam's \
-                     {n_photons} (a corrupt segment index)"
-                )));
-            }
-            end = range.end;
-        }
-        // Each list's length; at most the beam's photons in all.
-        let lengths: Vec<u64> = ranges
-            .iter()
-            .map(|range| range.end.saturating_sub(range.start))
-            .collect();
-        Ok(PhotonRuns {
-            runs: merge_runs(ranges.into_iter()),
-            offsets: OffsetBuffer::from_lengths(lengths.into_iter().map(|length| length as usize)),
-            n_photons,
-        })
-    }
-}
-
 /// The fill marker of a dataset: its `_FillValue` attribute; for a file
 /// stored without attributes, the fill the product defines (the catalog).
 /// Never the HDF5 fill-value property.
@@ -985,21 +923,6 @@ fn fill_of(info: &DatasetInfo, spec: Option<&variables::Variable>) -> Option<Val
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    // A range that runs backwards is one of the inputs refused.
-    #[allow(clippy::reversed_empty_ranges)]
-    fn photon_ranges_that_run_backwards_or_overlap_are_refused() {
-        let runs = PhotonRuns::new("gt1l", vec![0..3, 3..3, 5..9], 10).unwrap();
-        assert_eq!(runs.offsets.as_ref(), &[0, 3, 3, 7]);
-        assert_eq!(runs.runs, vec![0..3, 5..9]);
-        for ranges in [vec![5..2], vec![0..4, 3..6], vec![0..11], vec![4..5, 0..1]] {
-            let err = PhotonRuns::new("gt1l", ranges.clone(), 10)
-                .err()
-                .unwrap_or_else(|| panic!("{ranges:?} accepted"));
-            assert!(err.to_string().contains("gt1l"), "{err}");
-        }
-    }
 
     #[test]
     fn runs_join_consecutive_rows() {

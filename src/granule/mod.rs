@@ -16,6 +16,7 @@ mod inflate;
 pub mod libhdf5;
 mod meta;
 pub mod name;
+mod photons;
 pub mod reader;
 pub mod variables;
 

@@ -316,18 +316,19 @@ pub fn recover(output: &Output, identity: &Identity, worker: &str) -> Result<Rec
             .all(|file| staged.contains(&file.staged) || published.contains(&file.path))
     };
     let live = || records.iter().filter(|(name, _)| !retired.contains(name));
-    let mut undo: BTreeSet<&String> = live()
+    // Each record to undo with its distance from a record with a file gone.
+    let mut undo: BTreeMap<&String, usize> = live()
         .filter(|(_, record)| !whole(record))
-        .map(|(name, _)| name)
+        .map(|(name, _)| (name, 0))
         .collect();
-    loop {
+    for depth in 1.. {
         let undone_granules: BTreeSet<&String> = live()
-            .filter(|(name, _)| undo.contains(name))
+            .filter(|(name, _)| undo.contains_key(name))
             .flat_map(|(_, record)| &record.granules)
             .collect();
         let more: Vec<&String> = live()
             .filter(|(name, record)| {
-                !undo.contains(name)
+                !undo.contains_key(name)
                     && record
                         .granules
                         .iter()
@@ -338,27 +339,35 @@ pub fn recover(output: &Output, identity: &Identity, worker: &str) -> Result<Rec
         if more.is_empty() {
             break;
         }
-        undo.extend(more);
+        undo.extend(more.into_iter().map(|name| (name, depth)));
     }
-    let undo: BTreeSet<String> = undo.into_iter().cloned().collect();
+    // The farthest first, the records with a file gone last: killed part
+    // way, the next run finds those still incomplete and undoes the rest
+    // again (files first, then the record, each time).
+    let mut undo_order: Vec<(&String, usize)> = undo.into_iter().collect();
+    undo_order.sort_by_key(|&(name, depth)| (std::cmp::Reverse(depth), name));
+    for &(name, _) in &undo_order {
+        let Some((_, record)) = records.iter().find(|(candidate, _)| candidate == name) else {
+            continue;
+        };
+        for file in &record.files {
+            if staged.contains(&file.staged) {
+                output.remove_staged(&file.staged)?;
+            }
+            if published.contains(&file.path) {
+                output.remove_file(&file.path)?;
+            }
+        }
+        output.remove_file(&format!("{}/{name}", crate::dataset::layout::JOURNAL))?;
+        recovered.undone.push(name.clone());
+    }
+    let undone: BTreeSet<String> = undo_order.iter().map(|(name, _)| (*name).clone()).collect();
     for (name, record) in records {
         if retired.contains(&name) {
             retire(output, &name, &record)?;
             continue;
         }
-        if undo.contains(&name) {
-            // Files first, the record last: killed in between, the next
-            // run finds the record still wanting files and goes on.
-            for file in &record.files {
-                if staged.contains(&file.staged) {
-                    output.remove_staged(&file.staged)?;
-                }
-                if published.contains(&file.path) {
-                    output.remove_file(&file.path)?;
-                }
-            }
-            output.remove_file(&format!("{}/{name}", crate::dataset::layout::JOURNAL))?;
-            recovered.undone.push(name);
+        if undone.contains(&name) {
             continue;
         }
         recovered.records += 1;
