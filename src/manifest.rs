@@ -262,6 +262,9 @@ pub struct OutputSpec {
     pub checkpoint_minutes: Option<f64>,
     /// zstd level of the data files. Default 1.
     pub zstd_level: Option<i32>,
+    /// Rows within a file: `granule` (as the granules were read, the only
+    /// order built so far).
+    pub order: Option<String>,
 }
 
 impl Default for OutputSpec {
@@ -272,6 +275,7 @@ impl Default for OutputSpec {
             file_mb: None,
             row_group_rows: None,
             buffer_mb: None,
+            order: None,
             checkpoint_granules: None,
             checkpoint_minutes: None,
             zstd_level: None,

@@ -491,6 +491,23 @@ impl Validated {
             Output::Local(folder)
         };
 
+        match manifest.output.order.as_deref() {
+            None | Some("granule") => {}
+            Some("hilbert") => {
+                return Err(field_error(
+                    "output.order",
+                    "hilbert (rows sorted along a space-filling curve) is not built yet; \
+                     give granule (rows as the granules were read) or leave it out"
+                        .into(),
+                ));
+            }
+            Some(other) => {
+                return Err(field_error(
+                    "output.order",
+                    format!("'{other}' is not granule or hilbert"),
+                ));
+            }
+        }
         let writer = writer_settings(&manifest.output)
             .map_err(|(field, message)| field_error(&format!("output.{field}"), message))?;
 

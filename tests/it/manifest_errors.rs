@@ -478,3 +478,22 @@ fn twenty_metre_rows_take_no_photon_variables_and_only_known_resolutions() {
         "resolution: '30m' is not 100m or 20m",
     );
 }
+
+#[test]
+fn output_order_is_granule_until_hilbert_is_built() {
+    check(
+        &GOOD.replace("  path: out\n", "  path: out\n  order: hilbert\n"),
+        "output.order: hilbert (rows sorted along a space-filling curve) is not built yet",
+    );
+    check(
+        &GOOD.replace("  path: out\n", "  path: out\n  order: random\n"),
+        "output.order: 'random' is not granule or hilbert",
+    );
+    let work = Workdir::new();
+    std::fs::create_dir_all(work.join("granules")).unwrap();
+    work.write(
+        "m.yaml",
+        &GOOD.replace("  path: out\n", "  path: out\n  order: granule\n"),
+    );
+    work.run(&["run", "m.yaml"]).success();
+}
