@@ -578,11 +578,8 @@ fn synth_writes_the_release_007_layout_and_its_rows_match_the_notebook_way() {
 
 #[test]
 fn real_release_004_granule_matches_the_notebook_way() {
-    let path = util::shared_file("real/processed_ATL08_20200821122613_08730802_004_01.h5");
-    let work = Workdir::new();
-    let granules = work.join("granules");
-    std::fs::create_dir_all(&granules).unwrap();
-    std::fs::copy(&path, granules.join(path.file_name().unwrap())).unwrap();
+    let (_folder, granules) =
+        one_shared_granule("real/processed_ATL08_20200821122613_08730802_004_01.h5");
     let variables = [
         "land_segments/canopy/h_canopy",
         "land_segments/canopy/canopy_h_metrics",
@@ -618,11 +615,7 @@ fn real_release_004_granule_matches_the_notebook_way() {
 
 #[test]
 fn real_release_006_clip_without_attributes_uses_the_catalog_fill() {
-    let path = util::shared_file("real/ATL08_release006_clip_gt1r.h5");
-    let work = Workdir::new();
-    let granules = work.join("granules");
-    std::fs::create_dir_all(&granules).unwrap();
-    std::fs::copy(&path, granules.join(path.file_name().unwrap())).unwrap();
+    let (_folder, granules) = one_shared_granule("real/ATL08_release006_clip_gt1r.h5");
     let variables = [
         "land_segments/canopy/h_canopy",
         "land_segments/canopy/canopy_h_metrics",
@@ -1007,11 +1000,7 @@ fn twenty_metre_rows_equal_an_h5py_extraction_on_synthetic_granules() {
 
 #[test]
 fn twenty_metre_rows_of_a_real_granule_use_their_own_points() {
-    let path = util::shared_file("real/ATL08_release006_clip_gt1r.h5");
-    let work = Workdir::new();
-    let granules = work.join("granules");
-    std::fs::create_dir_all(&granules).unwrap();
-    std::fs::copy(&path, granules.join(path.file_name().unwrap())).unwrap();
+    let (_folder, granules) = one_shared_granule("real/ATL08_release006_clip_gt1r.h5");
     let variables = [
         "land_segments/canopy/h_canopy",
         "land_segments/canopy/h_canopy_20m",
@@ -1035,4 +1024,15 @@ fn twenty_metre_rows_of_a_real_granule_use_their_own_points() {
     }
     .run();
     assert!(rows > 5 && rows % 5 != 0, "{rows} rows");
+}
+
+/// A work folder whose `granules` folder holds a copy of one granule of
+/// the shared reference data (`relative` under it).
+fn one_shared_granule(relative: &str) -> (Workdir, PathBuf) {
+    let path = util::shared_file(relative);
+    let work = Workdir::new();
+    let granules = work.join("granules");
+    std::fs::create_dir_all(&granules).unwrap();
+    std::fs::copy(&path, granules.join(path.file_name().unwrap())).unwrap();
+    (work, granules)
 }
