@@ -256,7 +256,7 @@ fn time_window_cutting_a_granule_matches_the_notebook_way() {
     let end = chrono::DateTime::from_timestamp_micros(end_us)
         .unwrap()
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let region = r#"{"type":"Polygon","coordinates":[[[147.2,-43.35],[147.55,-43.35],[147.55,-42.95],[147.2,-42.95],[147.2,-43.35]]]}"#;
+    let region = TASMANIA_BOX;
     let extra = format!("time: {{ start: 2019-01-01, end: '{end}' }}\n");
     let start_us = chrono::DateTime::parse_from_rfc3339("2019-01-01T00:00:00Z")
         .unwrap()
@@ -286,7 +286,7 @@ fn time_window_cutting_a_granule_matches_the_notebook_way() {
 #[test]
 fn night_only_and_drop_fill_match_the_notebook_way() {
     let granules = util::tasmania_granules();
-    let region = r#"{"type":"Polygon","coordinates":[[[147.2,-43.35],[147.55,-43.35],[147.55,-42.95],[147.2,-42.95],[147.2,-43.35]]]}"#;
+    let region = TASMANIA_BOX;
     let (_, _, all_rows) = Case {
         granules: &granules,
         region,
@@ -324,7 +324,7 @@ fn beam_without_land_segments_is_skipped_quietly() {
             layout: icesat2::synth::Layout::R006,
         },
     );
-    let region = r#"{"type":"Polygon","coordinates":[[[147.2,-43.35],[147.55,-43.35],[147.55,-42.95],[147.2,-42.95],[147.2,-43.35]]]}"#;
+    let region = TASMANIA_BOX;
     let (work, report, rows) = Case {
         granules: &granules,
         region,
@@ -874,7 +874,7 @@ fn orbit_info_stored_as_float_gives_the_same_rows_and_strengths() {
 #[test]
 fn a_where_filter_keeps_exactly_the_rows_it_names() {
     let granules = util::tasmania_granules();
-    let region = r#"{"type":"Polygon","coordinates":[[[147.2,-43.35],[147.55,-43.35],[147.55,-42.95],[147.2,-42.95],[147.2,-43.35]]]}"#;
+    let region = TASMANIA_BOX;
     let (_, _, all_rows) = Case {
         granules: &granules,
         region,
@@ -908,7 +908,7 @@ fn a_where_filter_keeps_exactly_the_rows_it_names() {
 #[test]
 fn a_where_filter_reads_quality_flags_it_names_without_writing_them() {
     let granules = util::tasmania_granules();
-    let region = r#"{"type":"Polygon","coordinates":[[[147.2,-43.35],[147.55,-43.35],[147.55,-42.95],[147.2,-42.95],[147.2,-43.35]]]}"#;
+    let region = TASMANIA_BOX;
     let expression = "h_canopy < 80 AND msw_flag <= 1 AND (cloud_flag_atm IS NULL OR cloud_flag_atm < 3) \
                       AND canopy_rh_conf > 0 AND night_flag = 1";
     let (work, _, rows) = Case {
